@@ -1,0 +1,3 @@
+from inpaintseg.cli import main
+
+raise SystemExit(main())
