@@ -1,0 +1,137 @@
+"""Command line: a thin layer over the package's functions. ``inpaintseg --help`` lists the commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from inpaintseg.errors import InpaintsegError
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = text.lower().split("x")
+        return int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 320x180, got {text!r}") from None
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="cpu", choices=["cpu", "paper"], help="hyper-parameter preset (default cpu)")
+    p.add_argument("--config", type=Path, help="YAML config applied on top of the preset")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.minutes=40")
+
+
+def cmd_config(a: argparse.Namespace) -> int:
+    from inpaintseg.config import resolve
+
+    print(resolve(a.preset, a.config, a.overrides).to_yaml(), end="")
+    return 0
+
+
+def cmd_synth(a: argparse.Namespace) -> int:
+    from inpaintseg.data.synth import generate
+
+    out = generate(a.out, camera=a.camera, sequences=a.sequences, frames=a.frames, size=a.size,
+                   figures=a.figures, seed=a.seed, progress=True)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from inpaintseg.evaluate import run
+
+    run(a.pred_root, a.gt_root, a.json)
+    return 0
+
+
+def cmd_train(a: argparse.Namespace, inpainter_only: bool = False) -> int:
+    from inpaintseg.config import resolve
+    from inpaintseg.engine.pipeline import run_training
+
+    cfg = resolve(a.preset, a.config, a.overrides)
+    path = run_training(cfg, a.data, a.out, resume=a.resume, inpainter_only=inpainter_only)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    from inpaintseg.predict import predict_source
+
+    out = predict_source(a.model, a.source, a.out, batch=a.batch, device=a.device)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_baseline(a: argparse.Namespace) -> int:
+    from inpaintseg.baselines import run_baseline
+
+    out = run_baseline(a.name, a.source, a.out)
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inpaintseg", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("config", help="print the resolved configuration as YAML")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("synth", help="write a synthetic benchmark in DAVIS layout")
+    p.add_argument("out", type=Path)
+    p.add_argument("--camera", default="ptz", choices=["static", "ptz", "handheld"])
+    p.add_argument("--sequences", type=int, default=6)
+    p.add_argument("--frames", type=int, default=60)
+    p.add_argument("--size", type=_size, default=(320, 180), help="WxH, default 320x180")
+    p.add_argument("--figures", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("evaluate", help="J, F, recall and mAP@0.5 of predicted masks against ground truth")
+    p.add_argument("pred_root", type=Path)
+    p.add_argument("gt_root", type=Path)
+    p.add_argument("--json", type=Path, help="also write the results as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    for name, only, text in (("train-inpainter", True, "stage 1: train the inpainting U-Net"),
+                             ("train", False, "train the full model (stage 1 if needed, then stage 2)")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("data", type=Path, help="images folder, DAVIS root, video file or folder of videos")
+        p.add_argument("--out", type=Path, required=True, help="run folder")
+        p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+        _add_config_args(p)
+        p.set_defaults(func=lambda a, only=only: cmd_train(a, inpainter_only=only))
+
+    p = sub.add_parser("predict", help="predict masks and boxes with a trained model")
+    p.add_argument("model", type=Path, help="RUN/model.pt")
+    p.add_argument("source", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("baseline", help="run a classical baseline (bgsub, mog2, saliency, center)")
+    p.add_argument("name")
+    p.add_argument("source", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_baseline)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except InpaintsegError as e:
+        print(f"inpaintseg: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("inpaintseg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,340 @@
+"""Configuration: nested dataclasses are the schema; presets, YAML load/save and ``key=value`` overrides.
+
+Two presets:
+
+- ``paper``: every hyper-parameter of the paper (section 3.6, Table 4): 640x360 images, detector input
+  128x128 on a ResNet-18 (8x8 grid), S with a ResNet-50 encoder, 128x128 crops, 856-d bottleneck, inpainter
+  U-Net 8..256 channels, Adam 1e-3 (decoder 1e-4), batch 16, 200k + 100k iterations, loss weights
+  0.1/1/2/0.25/0.1, eps 0.001, tau 0.005, boxes 0.2..0.8 of the image side, hole = box enlarged by 15%.
+- ``cpu``: the same method sized to train in minutes on 2 CPU cores (smaller images, crops and encoders,
+  time budgets instead of iteration counts).
+
+Overrides use dotted keys: ``train.minutes=40``, ``loss.w_bg=1``, ``detector.scale_range=[0.1,0.6]``.
+An unknown key is an error that suggests the closest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from inpaintseg.errors import ConfigError
+from inpaintseg.io import atomic_write_text
+
+
+@dataclass
+class DataConfig:
+    size: list[int] = field(default_factory=lambda: [640, 360])
+    """Working resolution (W, H) for training: frames are resized to it."""
+    val_fraction: float = 0.0
+    """Fraction of sequences held out from training (split by sequence)."""
+    background: str = "inpainter"
+    """Background estimate used inside the hole at training time: ``inpainter`` (the paper's U-Net),
+    ``temporal`` (median of homography-aligned neighbouring frames; video data only) or ``known``
+    (static camera: per-sequence temporal median, no alignment)."""
+    temporal_offsets: list[int] = field(default_factory=lambda: [-12, -8, -4, 4, 8, 12])
+    max_frames: int = 0
+    """Use at most this many frames per sequence for training (evenly spaced); 0 = all."""
+    on_error: str = "raise"
+    """``raise`` stops at the first unreadable frame; ``skip`` skips and counts it."""
+
+
+@dataclass
+class InpainterConfig:
+    channels: list[int] = field(default_factory=lambda: [8, 16, 32, 64, 128, 256])
+    lr: float = 1e-3
+    batch: int = 16
+    steps: int = 200_000
+    minutes: float = 0.0
+    """Time budget for stage 1 in minutes (0 = no time limit; training stops at whichever comes first)."""
+    hole_min: float = 0.1
+    hole_max: float = 0.6
+    """Random rectangular holes have sides uniform in [hole_min, hole_max] of the image side."""
+    w_perceptual: float = 1.0
+    """Weight of the perceptual term of the inpainter loss (L2 + w * perceptual)."""
+
+
+@dataclass
+class DetectorConfig:
+    input_size: list[int] = field(default_factory=lambda: [128, 128])
+    """(W, H) of the detector's input; the grid is input/16 (8x8 = 64 cells for 128x128)."""
+    backbone: str = "resnet18"
+    scale_range: list[float] = field(default_factory=lambda: [0.2, 0.8])
+    """Box width and height as a fraction of the image side: s_min + (s_max - s_min) * sigmoid(.)."""
+    offset_range: float = 1.5
+    """Maximum centre offset from the cell centre, in box widths (paper: 1.5)."""
+    border: int = 1
+    """Rings of border cells whose probability is forced to 0 (paper: 1)."""
+
+
+@dataclass
+class SegmenterConfig:
+    encoder: str = "resnet50"
+    """``resnet50`` (paper), ``resnet18`` or ``small`` (a 4-stage conv net, fast on CPU)."""
+    width: int = 64
+    """Channels of the encoder's first stage."""
+    crop_size: int = 128
+    latent: int = 600
+    """Spatial part of the bottleneck (reshaped to a feature map by a linear layer)."""
+    global_latent: int = 256
+    """Spatially invariant part of the bottleneck, replicated over the decoder's first map."""
+    decoder_channels: list[int] = field(default_factory=lambda: [512, 256, 128, 64])
+    dropout: float = 0.3
+
+
+@dataclass
+class LossConfig:
+    w_bg: float = 0.1
+    w_fg: float = 1.0
+    w_perceptual: float = 2.0
+    w_v: float = 0.25
+    w_p: float = 0.1
+    tau: float = 0.005
+    """Target of the v-shaped mask prior L_v."""
+    prob_prior: str = "l2"
+    """``l2`` = mean(p^2) (the authors' code); ``l1`` = sum |p| as written in eq. 5 (a constant 1)."""
+    hole_expand: float = 0.15
+    """The hole given to the inpainter is the box enlarged by this fraction in each dimension."""
+    reward: str = "density"
+    """Per-box background reward: ``density`` (eq. 3: inpainting error / box area) or ``excess``
+    (sum over the hole of error minus the frame's mean error, normalised by the image area)."""
+    baseline: bool = False
+    """Subtract a moving average of the reward (variance reduction for the sampled L_bg; unbiased)."""
+    w_box_fit: float = 0.0
+    """Weight of the soft-box fit term (beyond the paper): box edges move towards the boundary of the
+    region whose background error exceeds the frame's mean. 0 = the paper (box trained by L_fg only)."""
+    w_scale_reg: float = 0.0
+    """Penalty on scale pre-activations beyond +-2 (keeps boxes off the bounds; beyond the paper)."""
+
+
+@dataclass
+class SamplingConfig:
+    method: str = "importance"
+    """``importance`` (q = p(1 - C eps) + eps), ``uniform``, ``gumbel``, ``exhaustive`` or ``regression``."""
+    eps: float = 0.001
+    samples: int = 1
+    """Samples per image (importance / uniform / gumbel)."""
+    gumbel_temperature: float = 0.1
+    disentangled: bool = True
+    """Section 3.3.2: p trained only by L_bg and L_p; the box and S only by L_fg, L_f (and L_v)."""
+
+
+@dataclass
+class TrainConfig:
+    lr: float = 1e-3
+    decoder_lr: float = 1e-4
+    batch: int = 16
+    steps: int = 100_000
+    minutes: float = 0.0
+    """Time budget for stage 2 in minutes (0 = no time limit)."""
+    seed: int = 0
+    pretrained: str = "imagenet"
+    """``imagenet``, ``none`` or a path to a torchvision ResNet state dict, for the detector's backbone, S's
+    encoder (ResNet encoders) and the perceptual features. Offline, imagenet falls back to random weights
+    with one warning."""
+    log_every: int = 25
+    image_every: int = 250
+    checkpoint_every: int = 500
+    device: str = "auto"
+    threads: int = 0
+    """Torch intra-op threads (0 = torch's default)."""
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    inpainter: InpainterConfig = field(default_factory=InpainterConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_text(path, self.to_yaml())
+
+
+PRESETS = ("paper", "cpu")
+
+
+def _cpu_preset() -> Config:
+    """The paper's method sized for 2 CPU cores: minutes of training, not days."""
+    cfg = Config()
+    cfg.data.size = [160, 96]
+    cfg.inpainter.channels = [8, 16, 32, 64, 128, 256]
+    cfg.inpainter.steps = 100_000
+    cfg.inpainter.minutes = 5.0
+    cfg.detector.input_size = [128, 128]
+    cfg.segmenter.encoder = "small"
+    cfg.segmenter.width = 32
+    cfg.segmenter.crop_size = 64
+    cfg.segmenter.latent = 128
+    cfg.segmenter.global_latent = 64
+    cfg.segmenter.decoder_channels = [128, 64, 32, 16]
+    cfg.train.pretrained = "none"
+    cfg.train.steps = 100_000
+    cfg.train.minutes = 10.0
+    return cfg
+
+
+def preset(name: str) -> Config:
+    """Return a fresh config for a preset name (``paper`` or ``cpu``)."""
+    if name == "paper":
+        return Config()
+    if name == "cpu":
+        return _cpu_preset()
+    raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+
+
+def _valid_keys(cls: type = Config, prefix: str = "") -> list[str]:
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        t = hints[f.name]
+        if dataclasses.is_dataclass(t):
+            keys += _valid_keys(t, f"{prefix}{f.name}.")
+        else:
+            keys.append(f"{prefix}{f.name}")
+    return keys
+
+
+def _unknown_key(key: str) -> ConfigError:
+    close = difflib.get_close_matches(key, _valid_keys(), n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"unknown config key {key!r}{hint}")
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list like [1, 2], got {value!r}")
+        return [_coerce(key, v, item_type) for v in value]
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    raise ConfigError(f"{key}: unsupported type {annotation!r}")
+
+
+def set_key(cfg: Config, key: str, value: Any) -> None:
+    """Set a dotted key (``section.name``) with type checking."""
+    parts = key.split(".")
+    if len(parts) != 2:
+        raise _unknown_key(key)
+    section_name, name = parts
+    section = getattr(cfg, section_name, None)
+    if section is None or not dataclasses.is_dataclass(section):
+        raise _unknown_key(key)
+    hints = typing.get_type_hints(type(section))
+    if name not in hints:
+        raise _unknown_key(key)
+    setattr(section, name, _coerce(key, value, hints[name]))
+    _validate(cfg)
+
+
+def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """Apply ``key=value`` strings (values parsed as YAML scalars/lists, safely)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{key}: cannot parse value {raw!r}: {e}") from None
+        set_key(cfg, key.strip(), value)
+    return cfg
+
+
+def from_dict(data: dict[str, Any], base: Config | None = None) -> Config:
+    """Build a config from a nested dict (e.g. parsed YAML); unknown keys are errors."""
+    cfg = base if base is not None else Config()
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a mapping of sections")
+    for section_name, section in data.items():
+        if not isinstance(section, dict):
+            raise _unknown_key(str(section_name))
+        for name, value in section.items():
+            set_key(cfg, f"{section_name}.{name}", value)
+    return cfg
+
+
+def load(path: str | Path) -> Config:
+    """Load a YAML config file (parsed with ``yaml.safe_load``: no object construction)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config ({e})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML ({e})") from None
+    return from_dict(data or {})
+
+
+def resolve(preset_name: str = "cpu", config_file: str | Path | None = None, overrides: list[str] = ()) -> Config:
+    """Preset, then config file, then ``key=value`` overrides, in that order."""
+    cfg = preset(preset_name)
+    if config_file is not None:
+        cfg = from_dict(yaml.safe_load(Path(config_file).read_text(encoding="utf-8")) or {}, base=cfg)
+    return apply_overrides(cfg, list(overrides))
+
+
+_CHOICES = {
+    "data.background": ("inpainter", "temporal", "known"),
+    "data.on_error": ("raise", "skip"),
+    "loss.prob_prior": ("l1", "l2"),
+    "loss.reward": ("density", "excess"),
+    "sampling.method": ("importance", "uniform", "gumbel", "exhaustive", "regression"),
+    "segmenter.encoder": ("resnet50", "resnet18", "small"),
+    "detector.backbone": ("resnet18",),
+}
+
+
+def _validate(cfg: Config) -> None:
+    for key, choices in _CHOICES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value not in choices:
+            raise ConfigError(f"{key}={value!r}: choose one of {', '.join(choices)}")
+    for key in ("data.size", "detector.input_size"):
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if len(value) != 2 or min(value) <= 0:
+            raise ConfigError(f"{key}={value!r}: expected [W, H] with positive values")
+    if any(v % 16 for v in cfg.detector.input_size):
+        raise ConfigError(f"detector.input_size={cfg.detector.input_size}: must be multiples of 16")
+    lo, hi = cfg.detector.scale_range
+    if not 0 < lo < hi <= 1.5:
+        raise ConfigError(f"detector.scale_range={cfg.detector.scale_range}: need 0 < s_min < s_max <= 1.5")
+    if cfg.segmenter.crop_size % 16:
+        raise ConfigError(f"segmenter.crop_size={cfg.segmenter.crop_size}: must be a multiple of 16")

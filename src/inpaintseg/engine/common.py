@@ -1,0 +1,36 @@
+"""Small pieces shared by the two training stages: devices, budgets, per-step random generators."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def step_generator(seed: int, step: int, salt: int = 0) -> torch.Generator:
+    """A CPU generator determined by (seed, step, salt): batches, holes and samples of a step do not
+    depend on what ran before, so a resumed run draws exactly what an uninterrupted one would."""
+    g = torch.Generator()
+    g.manual_seed((seed * 1_000_003 + step * 7_919 + salt * 104_729) % (2**63 - 1))
+    return g
+
+
+class Budget:
+    """Stops at ``steps`` or after ``minutes`` of wall time (0 = no time limit), whichever comes first."""
+
+    def __init__(self, steps: int, minutes: float) -> None:
+        self.steps = steps
+        self.seconds = minutes * 60.0
+        self.start = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def done(self, step: int) -> bool:
+        return step >= self.steps or (self.seconds > 0 and self.elapsed() >= self.seconds)

@@ -1,0 +1,111 @@
+"""Training frames held in memory at the working resolution, with optional background estimates.
+
+Frames of every sequence of a source are read once, resized to ``size`` (W, H) with area interpolation and
+kept as a uint8 tensor (N, 3, H, W): 1,000 frames at 160x96 take 46 MB; at the paper's 640x360, 0.7 GB.
+Ground-truth masks are never read here: training is label-free.
+For ``background=temporal|known`` each frame gets a background estimate (N, 3, H, W) uint8, computed
+once and cached on disk (data/background.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from inpaintseg.data.sources import Source
+from inpaintseg.errors import DataError
+
+
+@dataclass
+class FrameBank:
+    frames: torch.Tensor
+    """(N, 3, H, W) uint8 RGB frames at the working resolution."""
+    sequence_ids: torch.Tensor
+    """(N,) long: index into ``sequence_names`` of each frame."""
+    sequence_names: list[str]
+    frame_names: list[str]
+    backgrounds: torch.Tensor | None = None
+    """(N, 3, H, W) uint8 background estimates, or None (background from the inpainter)."""
+
+    def __len__(self) -> int:
+        return self.frames.shape[0]
+
+    def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Float images (B,3,H,W) in [0,1] and backgrounds (or None) for the given frame indices."""
+        images = self.frames[indices].float() / 255.0
+        bgs = None if self.backgrounds is None else self.backgrounds[indices].float() / 255.0
+        return images, bgs
+
+
+def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """RGB uint8 (H,W,3) -> (size[1], size[0], 3), area interpolation when shrinking."""
+    w, h = size
+    if image.shape[1] == w and image.shape[0] == h:
+        return image
+    shrink = image.shape[1] > w or image.shape[0] > h
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def _evenly_spaced(n: int, k: int) -> list[int]:
+    if k <= 0 or k >= n:
+        return list(range(n))
+    return sorted({int(round(x)) for x in np.linspace(0, n - 1, k)})
+
+
+def load_frames(
+    source: Source, size: tuple[int, int], max_frames: int = 0, progress: bool = True
+) -> tuple[FrameBank, list[list[np.ndarray]]]:
+    """Read every sequence's frames at ``size``. Returns the bank and the frames per sequence (numpy, for
+    background estimation). With ``source``'s on_error=skip, unreadable frames are skipped and counted."""
+    all_frames, seq_ids, frame_names, per_seq, names = [], [], [], [], []
+    total = sum(len(s) for s in source.sequences)
+    bar = tqdm(total=total, desc="reading frames", disable=not progress, unit="frame")
+    for seq in source.sequences:
+        keep = set(_evenly_spaced(len(seq), max_frames))
+        frames = []
+        for frame in seq:
+            bar.update(1)
+            if frame.index not in keep:
+                continue
+            frames.append(resize_rgb(frame.image, size))
+            frame_names.append(frame.name)
+        if not frames:
+            continue
+        names.append(seq.name)
+        per_seq.append(frames)
+        all_frames += frames
+        seq_ids += [len(names) - 1] * len(frames)
+    bar.close()
+    if not all_frames:
+        raise DataError(source.root, "no readable frames to train on")
+    tensor = torch.from_numpy(np.stack(all_frames)).permute(0, 3, 1, 2).contiguous()
+    bank = FrameBank(tensor, torch.tensor(seq_ids, dtype=torch.long), names, frame_names)
+    return bank, per_seq
+
+
+def attach_backgrounds(
+    bank: FrameBank, per_seq: list[list[np.ndarray]], mode: str, cache_dir: Path, offsets: list[int],
+    progress: bool = True,
+) -> None:
+    """Compute (or load from ``cache_dir``) a background for every frame. ``temporal``: median of
+    homography-aligned neighbours; ``known``: per-sequence median of all frames (static camera)."""
+    from inpaintseg.data.background import BackgroundCache
+
+    h, w = bank.frames.shape[-2:]
+    out = []
+    if mode == "temporal":
+        cache = BackgroundCache(cache_dir, (w, h), offsets=offsets)
+        for name, frames in zip(bank.sequence_names, per_seq, strict=True):
+            out.append(cache.sequence_backgrounds(name, frames, progress=progress))
+    elif mode == "known":
+        for frames in per_seq:
+            med = np.median(np.stack(frames), axis=0).astype(np.uint8)
+            out.append(np.repeat(med[None], len(frames), axis=0))
+    else:
+        raise ValueError(mode)
+    bank.backgrounds = torch.from_numpy(np.concatenate(out)).permute(0, 3, 1, 2).contiguous()

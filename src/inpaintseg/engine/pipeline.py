@@ -1,0 +1,47 @@
+"""The two-stage training pipeline as called by the CLI: data -> (stage 1) -> stage 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from inpaintseg.config import Config
+from inpaintseg.data.sources import open_source, split_sequences
+from inpaintseg.engine.data import FrameBank, attach_backgrounds, load_frames
+from inpaintseg.engine.train import train_model
+from inpaintseg.engine.train_inpainter import train_inpainter
+from inpaintseg.io import atomic_write_text
+
+
+def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: bool = True) -> FrameBank:
+    """Open ``data``, keep the training sequences (``data.val_fraction`` held out, split by sequence, the
+    split written to ``run_dir/split.json``), read frames at ``data.size``, attach backgrounds if asked."""
+    run_dir = Path(run_dir)
+    source = open_source(data, on_error=cfg.data.on_error)
+    names = [s.name for s in source.sequences]
+    train_names, val_names = split_sequences(names, cfg.data.val_fraction, cfg.train.seed)
+    atomic_write_text(run_dir / "split.json", json.dumps({"train": train_names, "val": val_names}, indent=1))
+    bank, per_seq = load_frames(source.subset(train_names), tuple(cfg.data.size), cfg.data.max_frames, progress)
+    if source.skipped:
+        path, problem = source.skipped[0]
+        print(f"skipped {len(source.skipped)} unreadable frame(s); first: {path}: {problem}")
+    if cfg.data.background != "inpainter":
+        attach_backgrounds(bank, per_seq, cfg.data.background, run_dir / "cache", cfg.data.temporal_offsets, progress)
+    return bank
+
+
+def run_training(
+    cfg: Config, data: str | Path, run_dir: str | Path, resume: bool = False, inpainter_only: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Stage 1 when needed (background=inpainter and no ``run_dir/inpainter.pt``), then stage 2."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(run_dir / "config.yaml")
+    bank = prepare_data(cfg, data, run_dir, progress)
+    needs_inpainter = inpainter_only or cfg.data.background == "inpainter"
+    if needs_inpainter and (inpainter_only or not (run_dir / "inpainter.pt").exists()):
+        path = train_inpainter(cfg, bank, run_dir, resume=resume, progress=progress)
+        if inpainter_only:
+            return path
+    return train_model(cfg, bank, run_dir, resume=resume, progress=progress)

@@ -1,0 +1,278 @@
+"""Stage 2: train the detector D and the segmentation network S with I frozen (sections 3.3-3.4).
+
+One step (``stage2_losses``):
+1. D proposes a box and probability per cell.
+2. Cells are chosen (sampling.py) for the background loss; each chosen box, enlarged by 15%, becomes the
+   hole; the background I_bar is the frozen inpainter's output in the hole (or, with
+   ``data.background=temporal|known``, the background estimate) and the input elsewhere.
+3. The reward of each chosen box is how badly I_bar explains it (losses.background_reward);
+   L_bg = -w * reward trains the probabilities (REINFORCE through the importance weight w = p/q).
+4. For the foreground, a chosen box is cropped (T), S predicts foreground and mask, F(I) recomposes the
+   image (eq. 1); L_fg, L_f (perceptual) and L_v train S and the box (through T and T^-1).
+With ``sampling.disentangled`` (the paper's default) the weight in L_fg/L_f is detached, so p learns only
+from L_bg and L_p, and L_v sees the box as a constant.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from inpaintseg.config import Config
+from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
+from inpaintseg.engine.common import Budget, pick_device, step_generator
+from inpaintseg.engine.data import FrameBank
+from inpaintseg.engine.logger import MetricsLogger
+from inpaintseg.engine.train_inpainter import load_inpainter
+from inpaintseg.losses import (
+    background_loss,
+    background_reward,
+    box_fit_loss,
+    error_map,
+    mask_prior,
+    pixel_mse,
+    probability_prior,
+    scale_saturation_penalty,
+)
+from inpaintseg.models.crop import box_mask, expand_box, uncrop
+from inpaintseg.models.model import InpaintSegModel, build_model, resynthesize
+from inpaintseg.models.perceptual import PerceptualFeatures, perceptual_distance
+from inpaintseg.models.unet import InpaintingUNet
+from inpaintseg.sampling import choose_cells
+
+
+@dataclass
+class RunningStats:
+    """Moving averages carried across steps (saved in checkpoints)."""
+
+    reward: float = 0.0
+    level: float = 0.0
+    count: int = 0
+
+    def update(self, reward: float, level: float, momentum: float = 0.98) -> None:
+        if self.count == 0:
+            self.reward, self.level = reward, level
+        else:
+            self.reward = momentum * self.reward + (1 - momentum) * reward
+            self.level = momentum * self.level + (1 - momentum) * level
+        self.count += 1
+
+
+def _gather(x: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """x (B, C, ...) and cells (B, K) -> (B*K, ...)."""
+    idx = cells.reshape(cells.shape[0], cells.shape[1], *([1] * (x.dim() - 2))).expand(-1, -1, *x.shape[2:])
+    return x.gather(1, idx).flatten(0, 1)
+
+
+def background_for_boxes(
+    images: torch.Tensor, backgrounds: torch.Tensor | None, inpainter: InpaintingUNet | None,
+    boxes: torch.Tensor, hole_expand: float, chunk: int = 64,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """I_bar and the hole for each (image, box): images (N,3,H,W), boxes (N,4) -> ((N,3,H,W), (N,1,H,W))."""
+    h, w = images.shape[-2:]
+    holes = box_mask(expand_box(boxes.detach(), hole_expand), h, w)
+    if backgrounds is not None:
+        return holes * backgrounds + (1 - holes) * images, holes
+    with torch.no_grad():
+        parts = [inpainter.inpaint(images[i : i + chunk], holes[i : i + chunk]) for i in range(0, len(images), chunk)]
+    return torch.cat(parts), holes
+
+
+def stage2_losses(
+    model: InpaintSegModel, inpainter: InpaintingUNet | None, phi: PerceptualFeatures | None,
+    images: torch.Tensor, backgrounds: torch.Tensor | None, cfg: Config, stats: RunningStats,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, dict[str, float], dict[str, torch.Tensor]]:
+    """One forward pass of the full model. Returns (total loss, logged values, tensors for pictures)."""
+    L, S = cfg.loss, cfg.sampling
+    b, _, h, w = images.shape
+    props = model(images)
+    valid = model.detector.inner
+
+    # --- background loss: which boxes does the background fail to explain? (trains p)
+    cells, weights = choose_cells(props.probs, props.logits, valid, S.method, S.samples, S.eps,
+                                  S.gumbel_temperature, generator)
+    k = cells.shape[1]
+    rep = lambda x: x.repeat_interleave(k, dim=0)  # noqa: E731  (B,...) -> (B*K,...)
+    boxes_bg = _gather(props.boxes, cells)
+    bars, holes = background_for_boxes(rep(images), None if backgrounds is None else rep(backgrounds), inpainter,
+                                       boxes_bg, L.hole_expand)
+    errors = error_map(bars, rep(images))
+    if backgrounds is not None:
+        level = error_map(backgrounds, images).mean(dim=(1, 2))  # typical background error of each frame
+    else:
+        level = torch.full((b,), stats.level if stats.count else 0.0)
+    rewards = background_reward(errors, holes, L.reward, rep(level)).view(b, k)
+    density = background_reward(errors, holes, "density").view(b, k)
+    stats.update(rewards.mean().item(), density.mean().item())
+    norm = 1.0 if S.method == "exhaustive" else 1.0 / k
+    l_bg = background_loss(weights, rewards, stats.reward if L.baseline else 0.0) * (k * norm)
+
+    # --- foreground: crop the chosen box, segment, resynthesise (trains S and the box)
+    if S.method == "exhaustive":  # one importance sample for the foreground terms
+        cells_fg, w_fg = choose_cells(props.probs, props.logits, valid, "importance", 1, S.eps, generator=generator)
+        boxes_fg = _gather(props.boxes, cells_fg)
+        bars_fg, _ = background_for_boxes(images, backgrounds, inpainter, boxes_fg, L.hole_expand)
+        errors_fg, imgs_fg, level_fg = error_map(bars_fg, images), images, level
+    else:
+        w_fg, boxes_fg, bars_fg = weights, boxes_bg, bars
+        errors_fg, imgs_fg, level_fg = errors, rep(images), rep(level)
+    w_fg = w_fg.flatten()
+    if S.disentangled:
+        w_fg = w_fg.detach()
+    foreground, mask = model.segment(imgs_fg, boxes_fg)
+    resynth, full_mask = resynthesize(bars_fg, foreground, mask, boxes_fg)
+    l_fg = (w_fg * pixel_mse(resynth, imgs_fg)).mean()
+    l_f = (w_fg * perceptual_distance(phi, resynth, imgs_fg)).mean() if phi is not None else torch.zeros(())
+    mask_for_prior = uncrop(mask, boxes_fg.detach(), h, w) if S.disentangled else full_mask
+    l_v = mask_prior(mask_for_prior, L.tau)
+    l_p = probability_prior(props.probs, L.prob_prior)
+    total = L.w_bg * l_bg + L.w_fg * l_fg + L.w_perceptual * l_f + L.w_v * l_v + L.w_p * l_p
+    terms = {"loss/bg": l_bg.item(), "loss/fg": l_fg.item(), "loss/perceptual": l_f.item(), "loss/v": l_v.item(),
+             "loss/p": l_p.item()}
+    if L.w_box_fit > 0:
+        if backgrounds is not None:  # the full-frame error map is known: fit the box to it
+            fit_errors = error_map(rep(backgrounds) if S.method != "exhaustive" else backgrounds, imgs_fg)
+        else:
+            fit_errors = errors_fg
+        l_fit = box_fit_loss(boxes_fg, fit_errors, level_fg)
+        total = total + L.w_box_fit * l_fit
+        terms["loss/box_fit"] = l_fit.item()
+    if L.w_scale_reg > 0:
+        l_scale = scale_saturation_penalty(props.scale_logits)
+        total = total + L.w_scale_reg * l_scale
+        terms["loss/scale_reg"] = l_scale.item()
+    terms["loss/total"] = total.item()
+    terms.update(vital_signs(props, mask, density, model.detector.grid, model.detector.border))
+    pictures = {"image": imgs_fg, "background": bars_fg, "resynthesis": resynth, "mask": full_mask,
+                "probs": props.probs, "boxes": boxes_fg}
+    return total, terms, pictures
+
+
+def vital_signs(props, mask: torch.Tensor, density: torch.Tensor, grid: tuple[int, int], border: int) -> dict:
+    """The method's health (DESIGN.md, "Pitfalls"): box size, entropy and max of p, share of argmax cells on
+    the outermost inner ring, mean mask value in the box, raw background error in the hole."""
+    p = props.probs.detach()
+    n_inner = (grid[0] - 2 * border) * (grid[1] - 2 * border)
+    entropy = -(p * p.clamp_min(1e-12).log()).sum(1) / math.log(max(n_inner, 2))
+    top = p.argmax(1)
+    rows, cols = top // grid[1], top % grid[1]
+    ring = (rows == border) | (rows == grid[0] - 1 - border) | (cols == border) | (cols == grid[1] - 1 - border)
+    top_boxes = props.boxes.detach()[torch.arange(len(top)), top]
+    return {
+        "vital/box_w": top_boxes[:, 2].mean().item(),
+        "vital/box_h": top_boxes[:, 3].mean().item(),
+        "vital/p_entropy": entropy.mean().item(),
+        "vital/p_max": p.max(1).values.mean().item(),
+        "vital/argmax_on_ring": ring.float().mean().item(),
+        "vital/mask_mean": mask.detach().mean().item(),
+        "vital/hole_error": density.detach().mean().item(),
+    }
+
+
+def picture_grid(pictures: dict[str, torch.Tensor], grid: tuple[int, int], n: int = 4) -> torch.Tensor:
+    """Rows of: input with the chosen box, background, resynthesis, mask, probability map. (3,H',W')."""
+    rows = []
+    for i in range(min(n, pictures["image"].shape[0])):
+        img = pictures["image"][i].detach().clone()
+        h, w = img.shape[-2:]
+        cx, cy, bw, bh = pictures["boxes"][i].detach().tolist()
+        x0, x1 = int(max(0, (cx - bw / 2) * w)), int(min(w - 1, (cx + bw / 2) * w))
+        y0, y1 = int(max(0, (cy - bh / 2) * h)), int(min(h - 1, (cy + bh / 2) * h))
+        red = torch.tensor([1.0, 0.0, 0.0])[:, None]
+        img[:, y0, x0 : x1 + 1] = red
+        img[:, y1, x0 : x1 + 1] = red
+        img[:, y0 : y1 + 1, x0] = red
+        img[:, y0 : y1 + 1, x1] = red
+        p = pictures["probs"][i % pictures["probs"].shape[0]].detach().view(1, 1, *grid)
+        p = torch.nn.functional.interpolate(p / p.max().clamp_min(1e-8), size=(h, w), mode="nearest")[0]
+        rows.append(torch.cat([img, pictures["background"][i].detach(), pictures["resynthesis"][i].detach(),
+                               pictures["mask"][i].detach().expand(3, -1, -1), p.expand(3, -1, -1)], dim=-1))
+    return torch.cat(rows, dim=-2)
+
+
+def make_optimizer(model: InpaintSegModel, cfg: Config) -> torch.optim.Adam:
+    """Adam; S's decoder at ``train.decoder_lr`` (paper: 1e-4), everything else at ``train.lr`` (1e-3)."""
+    decoder = {id(p) for p in model.segmenter.decoder_parameters()}
+    rest = [p for p in model.parameters() if id(p) not in decoder]
+    return torch.optim.Adam([
+        {"params": rest, "lr": cfg.train.lr},
+        {"params": model.segmenter.decoder_parameters(), "lr": cfg.train.decoder_lr},
+    ])
+
+
+def model_payload(model: InpaintSegModel, cfg: Config, step: int) -> dict:
+    """The inference checkpoint: config + D and S weights (no inpainter, no optimiser)."""
+    return {"format": "inpaintseg-model", "config": cfg.to_dict(), "model": model.state_dict(), "step": step}
+
+
+def train_model(
+    cfg: Config, bank: FrameBank, run_dir: str | Path, resume: bool = False, progress: bool = True
+) -> Path:
+    """Stage 2. Needs ``run_dir/inpainter.pt`` unless the bank carries backgrounds. Writes ``run_dir/model.pt``."""
+    run_dir = Path(run_dir)
+    device = pick_device(cfg.train.device)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg).to(device)
+    inpainter = None
+    if bank.backgrounds is None:
+        inpainter = load_inpainter(run_dir / "inpainter.pt", device)
+        inpainter.requires_grad_(False)
+    phi = PerceptualFeatures(cfg.train.pretrained).to(device) if cfg.loss.w_perceptual > 0 else None
+    opt = make_optimizer(model, cfg)
+    stats = RunningStats()
+    step = 0
+    last = run_dir / "train_last.pt"
+    if resume and last.exists():
+        payload = load_checkpoint(last, "train-state")
+        model.load_state_dict(payload["model"])
+        opt.load_state_dict(payload["optimizer"])
+        step = int(payload["step"])
+        stats = RunningStats(**payload["stats"])
+        torch.set_rng_state(payload["rng"])
+
+    def checkpoint() -> None:
+        save_checkpoint(last, {
+            "format": "inpaintseg-train-state", "config": cfg.to_dict(), "model": model.state_dict(),
+            "optimizer": opt.state_dict(), "step": step, "rng": torch.get_rng_state(),
+            "stats": {"reward": stats.reward, "level": stats.level, "count": stats.count},
+        })
+        save_checkpoint(run_dir / "model.pt", model_payload(model, cfg, step))
+
+    logger = MetricsLogger(run_dir, "train")
+    budget = Budget(cfg.train.steps, cfg.train.minutes)
+    model.train()
+    bar = tqdm(desc="stage 2: detector+segmenter", total=cfg.train.steps if cfg.train.minutes <= 0 else None,
+               initial=step, disable=not progress, unit="step")
+    while not budget.done(step):
+        g = step_generator(cfg.train.seed, step, salt=2)
+        idx = torch.randint(len(bank), (cfg.train.batch,), generator=g)
+        images, bgs = bank.batch(idx)
+        flip = torch.rand(len(idx), generator=g) < 0.5
+        images[flip] = images[flip].flip(-1)
+        if bgs is not None:
+            bgs[flip] = bgs[flip].flip(-1)
+            bgs = bgs.to(device)
+        total, terms, pictures = stage2_losses(model, inpainter, phi, images.to(device), bgs, cfg, stats, g)
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix(p_max=f"{terms['vital/p_max']:.2f}",
+                        box=f"{terms['vital/box_w']:.2f}x{terms['vital/box_h']:.2f}")
+        if step % cfg.train.log_every == 0:
+            logger.log(step, {**terms, "time/elapsed_s": budget.elapsed()})
+        if step % cfg.train.image_every == 0:
+            logger.images(step, "train/input_background_resynthesis_mask_probs",
+                          picture_grid(pictures, model.detector.grid))
+        if step % cfg.train.checkpoint_every == 0:
+            checkpoint()
+    bar.close()
+    checkpoint()
+    logger.close()
+    return run_dir / "model.pt"

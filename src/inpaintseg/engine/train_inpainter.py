@@ -1,0 +1,116 @@
+"""Stage 1: train the inpainting U-Net I on unlabeled frames with random rectangular holes (section 3.3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from inpaintseg.config import Config
+from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
+from inpaintseg.engine.common import Budget, pick_device, step_generator
+from inpaintseg.engine.data import FrameBank
+from inpaintseg.engine.logger import MetricsLogger
+from inpaintseg.losses import inpainter_loss
+from inpaintseg.models.perceptual import PerceptualFeatures, perceptual_distance
+from inpaintseg.models.unet import InpaintingUNet
+
+
+def random_holes(
+    batch: int, height: int, width: int, lo: float, hi: float, generator: torch.Generator
+) -> torch.Tensor:
+    """(B,1,H,W) masks with one rectangle each, sides uniform in [lo, hi] of the image side."""
+    u = torch.rand(batch, 4, generator=generator)
+    hw = lo + (hi - lo) * u[:, :2]
+    bh = (hw[:, 0] * height).round().clamp(1, height)
+    bw = (hw[:, 1] * width).round().clamp(1, width)
+    y0 = (u[:, 2] * (height - bh + 1)).floor()
+    x0 = (u[:, 3] * (width - bw + 1)).floor()
+    ys = torch.arange(height)[None, :]
+    xs = torch.arange(width)[None, :]
+    in_y = (ys >= y0[:, None]) & (ys < (y0 + bh)[:, None])
+    in_x = (xs >= x0[:, None]) & (xs < (x0 + bw)[:, None])
+    return (in_y[:, :, None] & in_x[:, None, :]).float()[:, None]
+
+
+def sample_batch(bank: FrameBank, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """Random frames (with replacement) and random horizontal flips -> (B,3,H,W) float in [0,1]."""
+    idx = torch.randint(len(bank), (batch,), generator=generator)
+    images, _ = bank.batch(idx)
+    flip = torch.rand(batch, generator=generator) < 0.5
+    images[flip] = images[flip].flip(-1)
+    return images
+
+
+def build_inpainter(cfg: Config) -> InpaintingUNet:
+    return InpaintingUNet(cfg.inpainter.channels)
+
+
+def load_inpainter(path: str | Path, device: torch.device | str = "cpu") -> InpaintingUNet:
+    payload = load_checkpoint(path, "inpainter")
+    net = InpaintingUNet(payload["channels"])
+    net.load_state_dict(payload["inpainter"])
+    return net.to(device).eval()
+
+
+def train_inpainter(
+    cfg: Config, bank: FrameBank, run_dir: str | Path, resume: bool = False, progress: bool = True
+) -> Path:
+    """Train I and write ``run_dir/inpainter.pt``. With ``resume``, continue from ``inpainter_last.pt``."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    c = cfg.inpainter
+    device = pick_device(cfg.train.device)
+    net = build_inpainter(cfg).to(device)
+    phi = PerceptualFeatures(cfg.train.pretrained).to(device) if c.w_perceptual > 0 else None
+    opt = torch.optim.Adam(net.parameters(), lr=c.lr)
+    step = 0
+    last = run_dir / "inpainter_last.pt"
+    if resume and last.exists():
+        payload = load_checkpoint(last, "inpainter")
+        net.load_state_dict(payload["inpainter"])
+        opt.load_state_dict(payload["optimizer"])
+        step = int(payload["step"])
+        torch.set_rng_state(payload["rng"])
+
+    def checkpoint(path: Path) -> None:
+        save_checkpoint(path, {
+            "format": "inpaintseg-inpainter", "channels": list(c.channels), "inpainter": net.state_dict(),
+            "optimizer": opt.state_dict(), "step": step, "rng": torch.get_rng_state(), "config": cfg.to_dict(),
+        })
+
+    logger = MetricsLogger(run_dir, "inpainter")
+    budget = Budget(c.steps, c.minutes)
+    h, w = bank.frames.shape[-2:]
+    net.train()
+    bar = tqdm(desc="stage 1: inpainter", total=c.steps if c.minutes <= 0 else None, initial=step,
+               disable=not progress, unit="step")
+    running = None
+    while not budget.done(step):
+        g = step_generator(cfg.train.seed, step, salt=1)
+        images = sample_batch(bank, c.batch, g).to(device)
+        holes = random_holes(c.batch, h, w, c.hole_min, c.hole_max, g).to(device)
+        pred = net.inpaint(images, holes)
+        perc = perceptual_distance(phi, pred, images) if phi is not None else None
+        terms = inpainter_loss(pred, images, holes, perc, c.w_perceptual)
+        opt.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        opt.step()
+        step += 1
+        bar.update(1)
+        l2 = terms["l2"].item()
+        running = l2 if running is None else 0.98 * running + 0.02 * l2
+        bar.set_postfix(l2=f"{running:.4f}")
+        if step % cfg.train.log_every == 0:
+            logger.log(step, {f"inpainter/{k}": v.item() for k, v in terms.items()})
+        if step % cfg.train.image_every == 0:
+            logger.images(step, "inpainter/input_hole_output",
+                          torch.cat([images[0] * (1 - holes[0]), pred[0].detach(), images[0]], dim=-1))
+        if step % cfg.train.checkpoint_every == 0:
+            checkpoint(last)
+    bar.close()
+    checkpoint(last)
+    checkpoint(run_dir / "inpainter.pt")
+    logger.close()
+    return run_dir / "inpainter.pt"

@@ -1,0 +1,95 @@
+"""Segmentation/synthesis network S (section 3.6, "Synthesis Network"): a true bottleneck auto-encoder.
+
+Input: ``patch`` (B, 3, S, S) float in [0, 1], the crop T(I, b) of the chosen box (S = 128 in the paper).
+Encoder: a ResNet-50 (paper), ResNet-18 or a small 4-stage conv net, giving a (B, C_e, S/16 or S/32, ...)
+feature map. Bottleneck: a fully connected latent of ``latent`` dims (600 in the paper) plus a spatially
+invariant ``global_latent`` (256) from global average pooling, with dropout. There are NO skip connections
+from encoder to decoder: S must redraw the object from the latent alone, which it can do for a person but
+not for background detail; that is what makes the mask select the object (DESIGN.md, "Pitfalls").
+Decoder: the second half of a U-Net, starting from an (S/16 x S/16) map with the global latent replicated
+over it, 4 stages of (upsample x2, conv-BN-ReLU x2) with ``decoder_channels`` (512, 256, 128, 64).
+
+Outputs: ``foreground`` (B, 3, S, S) in [0, 1] (the image I_hat) and ``mask`` (B, 1, S, S) in [1e-4, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from inpaintseg.models.backbones import Normalize, resnet
+
+
+def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def _encoder(name: str, width: int, pretrained: str) -> tuple[nn.Module, int, int]:
+    """Returns (module, output channels, stride)."""
+    if name == "small":
+        chans = [width, 2 * width, 4 * width, 8 * width]
+        layers, cin = [], 3
+        for c in chans:
+            layers += [_conv_bn_relu(cin, c, 2), _conv_bn_relu(c, c)]
+            cin = c
+        return nn.Sequential(*layers), cin, 16
+    net = resnet(name, pretrained)
+    body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
+    return body, net.fc.in_features, 32
+
+
+class SegmentationAutoencoder(nn.Module):
+    def __init__(
+        self,
+        crop_size: int = 128,
+        encoder: str = "resnet50",
+        width: int = 64,
+        latent: int = 600,
+        global_latent: int = 256,
+        decoder_channels: list[int] | tuple[int, ...] = (512, 256, 128, 64),
+        dropout: float = 0.3,
+        pretrained: str = "none",
+    ) -> None:
+        super().__init__()
+        if crop_size % 16:
+            raise ValueError("crop_size must be a multiple of 16")
+        self.crop_size = crop_size
+        self.normalize = Normalize()
+        self.encoder, enc_channels, stride = _encoder(encoder, width, pretrained)
+        enc_side = max(1, crop_size // stride)
+        self.to_latent = nn.Linear(enc_channels * enc_side * enc_side, latent)
+        self.to_global = nn.Linear(enc_channels, global_latent)
+        self.dropout = nn.Dropout(dropout)
+        self.map_side = crop_size // 16
+        c0 = decoder_channels[0]
+        self.from_latent = nn.Linear(latent, c0 * self.map_side * self.map_side)
+        self.c0 = c0
+        stages, cin = [], c0 + global_latent
+        for c in decoder_channels:
+            stages.append(nn.Sequential(_conv_bn_relu(cin, c), _conv_bn_relu(c, c)))
+            cin = c
+        self.stages = nn.ModuleList(stages)
+        self.out = nn.Conv2d(cin, 4, 1)
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return [*self.encoder.parameters(), *self.to_latent.parameters(), *self.to_global.parameters()]
+
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        return [*self.from_latent.parameters(), *self.stages.parameters(), *self.out.parameters()]
+
+    def forward(self, patch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,3,S,S) in [0,1] -> (foreground (B,3,S,S) in [0,1], mask (B,1,S,S) in [1e-4,1])."""
+        feats = self.encoder(self.normalize(patch))
+        z = self.dropout(torch.relu(self.to_latent(feats.flatten(1))))
+        g = self.dropout(torch.relu(self.to_global(feats.mean(dim=(2, 3)))))
+        b, m = patch.shape[0], self.map_side
+        x = self.from_latent(z).view(b, self.c0, m, m)
+        x = torch.cat([x, g[:, :, None, None].expand(-1, -1, m, m)], dim=1)
+        for stage in self.stages:
+            x = stage(x)
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        out = self.out(x)
+        foreground = torch.sigmoid(out[:, :3])
+        mask = torch.sigmoid(out[:, 3:4]).clamp(1e-4, 1.0)
+        return foreground, mask

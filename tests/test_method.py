@@ -1,0 +1,166 @@
+"""Unit tests of the method's pieces: sampling, disentangling, crop/uncrop, detector, losses."""
+
+import torch
+
+from inpaintseg.config import preset
+from inpaintseg.engine.train import RunningStats, stage2_losses
+from inpaintseg.losses import background_reward, box_fit_loss, mask_prior, probability_prior
+from inpaintseg.models.crop import box_mask, crop, expand_box, uncrop
+from inpaintseg.models.detector import Detector
+from inpaintseg.models.model import build_model
+from inpaintseg.models.unet import InpaintingUNet
+from inpaintseg.sampling import choose_cells
+
+
+def tiny_cfg():
+    cfg = preset("cpu")
+    cfg.data.size = [64, 64]
+    cfg.detector.input_size = [64, 64]  # 4x4 grid, 2x2 inner cells
+    cfg.segmenter.crop_size = 32
+    cfg.segmenter.width = 8
+    cfg.segmenter.latent = 16
+    cfg.segmenter.global_latent = 8
+    cfg.segmenter.decoder_channels = [16, 8, 8, 8]
+    cfg.inpainter.channels = [4, 8, 8, 8, 8, 8]
+    cfg.loss.w_perceptual = 0.0
+    return cfg
+
+
+def test_importance_sampling_is_unbiased_in_value_and_gradient():
+    torch.manual_seed(0)
+    c = 6
+    logits = torch.randn(1, c, requires_grad=True)
+    valid = torch.ones(c, dtype=torch.bool)
+    f = torch.tensor([[0.3, 1.0, 2.0, 0.1, 0.5, 1.5]])
+    probs = torch.softmax(logits, -1)
+    exact = (probs * f).sum()
+    (g_exact,) = torch.autograd.grad(exact, logits)
+    gen = torch.Generator().manual_seed(1)
+    n = 20000
+    probs = torch.softmax(logits, -1).expand(n, -1)
+    cells, w = choose_cells(probs, logits.expand(n, -1), valid, "importance", 1, eps=0.05, generator=gen)
+    estimate = (w[:, 0] * f[0, cells[:, 0]]).mean()
+    (g_est,) = torch.autograd.grad(estimate, logits)
+    assert abs(estimate.item() - exact.item()) < 0.03 * exact.item()
+    assert torch.allclose(g_est, g_exact, atol=0.02)
+    # uniform sampling is unbiased too (with more variance)
+    cells, w = choose_cells(probs, logits.expand(n, -1), valid, "uniform", 1, generator=gen)
+    assert abs((w[:, 0] * f[0, cells[:, 0]]).mean().item() - exact.item()) < 0.06 * exact.item()
+
+
+def test_exhaustive_weights_are_the_probabilities():
+    probs = torch.softmax(torch.randn(2, 5), -1)
+    valid = torch.tensor([True, True, False, True, True])
+    cells, w = choose_cells(probs, probs.log(), valid, "exhaustive")
+    assert cells.tolist() == [[0, 1, 3, 4]] * 2
+    assert torch.allclose(w, probs[:, [0, 1, 3, 4]])
+
+
+def test_border_cells_have_zero_probability():
+    det = Detector(input_size=(96, 64), border=1)
+    props = det(torch.rand(2, 3, 64, 96))
+    assert props.grid == (4, 6)
+    p = props.probs.view(2, 4, 6)
+    assert torch.all(p[:, 0] == 0) and torch.all(p[:, -1] == 0)
+    assert torch.all(p[:, :, 0] == 0) and torch.all(p[:, :, -1] == 0)
+    assert torch.all(p[:, 1:-1, 1:-1] > 0)
+    assert torch.allclose(p.sum(dim=(1, 2)), torch.ones(2))
+    # small head init: probabilities start uniform over the 2x4 inner cells, boxes mid-sized on cell centres
+    assert torch.allclose(p[:, 1:-1, 1:-1], torch.full((2, 2, 4), 1 / 8), atol=0.01)
+    assert torch.allclose(props.boxes[..., 2:], torch.full_like(props.boxes[..., 2:], 0.5), atol=0.02)
+
+
+def test_crop_then_uncrop_reproduces_box_content():
+    torch.manual_seed(0)
+    img = torch.rand(1, 3, 64, 64)
+    img = torch.nn.functional.avg_pool2d(img, 5, 1, 2)  # smooth, so resampling error is small
+    box = torch.tensor([[0.5, 0.5, 0.5, 0.5]])  # pixels 16..48
+    patch = crop(img, box, 32)  # one patch pixel per image pixel
+    assert torch.allclose(patch, img[..., 16:48, 16:48], atol=1e-5)
+    back = uncrop(patch, box, 64, 64)
+    inside = box_mask(box, 64, 64).bool().expand_as(back)
+    interior = torch.zeros_like(inside)
+    interior[..., 17:47, 17:47] = True
+    assert torch.allclose(back[interior], img[interior], atol=1e-5)
+    outside = torch.ones_like(inside)
+    outside[..., 15:49, 15:49] = False  # beyond one pixel of the box edge, nothing leaks
+    assert torch.all(back[outside] == 0)
+
+
+def test_expand_box_and_box_mask():
+    box = torch.tensor([[0.5, 0.5, 0.25, 0.5]])
+    assert torch.allclose(expand_box(box, 0.15), torch.tensor([[0.5, 0.5, 0.2875, 0.575]]))
+    m = box_mask(box, 8, 8)
+    assert m.sum().item() == 2 * 4  # x in [3, 5), y in [2, 6)
+    assert m[0, 0, 2:6, 3:5].sum().item() == 8
+
+
+def test_rewards_and_priors():
+    errors = torch.zeros(1, 10, 10)
+    errors[0, 2:4, 2:4] = 1.0  # an object the background cannot explain: 4 pixels
+    small = box_mask(torch.tensor([[0.3, 0.3, 0.2, 0.2]]), 10, 10)  # exactly the object
+    big = box_mask(torch.tensor([[0.5, 0.5, 0.8, 0.8]]), 10, 10)
+    assert background_reward(errors, small).item() == 1.0
+    assert abs(background_reward(errors, big).item() - 4 / 64) < 1e-6
+    level = torch.tensor([0.1])
+    assert abs(background_reward(errors, small, "excess", level).item() - (4 - 0.4) / 100) < 1e-6
+    assert background_reward(errors, small, "excess", level) > background_reward(errors, big, "excess", level)
+    assert abs(mask_prior(torch.zeros(1, 1, 4, 4), 0.005).item() - 0.01) < 1e-7
+    assert abs(mask_prior(torch.full((1, 1, 4, 4), 0.5), 0.005).item() - 0.5) < 1e-7
+    p = torch.tensor([[0.5, 0.5, 0.0, 0.0]])
+    assert probability_prior(p, "l1").item() == 1.0
+    assert abs(probability_prior(p, "l2").item() - 0.125) < 1e-7
+
+
+def test_box_fit_moves_edges_towards_the_object():
+    errors = torch.zeros(1, 40, 40)
+    errors[0, 10:30, 10:30] = 1.0
+    level = torch.tensor([0.2])
+    box = torch.tensor([[0.5, 0.5, 0.3, 0.3]], requires_grad=True)  # smaller than the 0.5 object
+    box_fit_loss(box, errors, level).backward()
+    assert box.grad[0, 2] < 0 and box.grad[0, 3] < 0  # descent grows the box
+    box = torch.tensor([[0.5, 0.5, 0.8, 0.8]], requires_grad=True)  # larger than the object
+    box_fit_loss(box, errors, level).backward()
+    assert box.grad[0, 2] > 0 and box.grad[0, 3] > 0  # descent shrinks it
+
+
+def _stage2_grads(cfg, term):
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    inpainter = InpaintingUNet(cfg.inpainter.channels).eval()
+    images = torch.rand(2, 3, 64, 64)
+    cfg.loss.w_bg = cfg.loss.w_fg = cfg.loss.w_v = cfg.loss.w_p = 0.0
+    setattr(cfg.loss, term, 1.0)
+    gen = torch.Generator().manual_seed(0)
+    total, _, _ = stage2_losses(model, inpainter, None, images, None, cfg, RunningStats(), gen)
+    total.backward()
+    head = model.detector.head[-1]
+    logit_grad = head.weight.grad[4].abs().sum() + head.bias.grad[4].abs()
+    box_grad = head.weight.grad[:4].abs().sum() + head.bias.grad[:4].abs().sum()
+    s_grad = sum(p.grad.abs().sum() for p in model.segmenter.parameters() if p.grad is not None)
+    return logit_grad.item(), box_grad.item(), float(s_grad)
+
+
+def test_disentangled_gradients():
+    cfg = tiny_cfg()
+    logit_g, box_g, s_g = _stage2_grads(cfg, "w_fg")
+    assert logit_g == 0.0 and box_g > 0 and s_g > 0  # L_fg: box and S only
+    logit_g, box_g, s_g = _stage2_grads(tiny_cfg(), "w_bg")
+    assert logit_g > 0 and box_g == 0.0 and s_g == 0.0  # L_bg: probabilities only
+    cfg = tiny_cfg()
+    cfg.sampling.disentangled = False
+    logit_g, box_g, s_g = _stage2_grads(cfg, "w_fg")
+    assert logit_g > 0 and box_g > 0  # joint: L_fg reaches the probabilities too
+
+
+def test_stage2_with_known_background_and_exhaustive_sampling():
+    cfg = tiny_cfg()
+    cfg.sampling.method = "exhaustive"
+    cfg.loss.reward = "excess"
+    cfg.loss.w_box_fit = 1.0
+    model = build_model(cfg)
+    images = torch.rand(2, 3, 64, 64)
+    total, terms, _ = stage2_losses(model, None, None, images, images.clone(), cfg, RunningStats(),
+                                    torch.Generator().manual_seed(0))
+    assert torch.isfinite(total)
+    assert terms["vital/hole_error"] == 0.0  # a perfect background explains every box
