@@ -72,6 +72,13 @@ def cmd_baseline(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(a: argparse.Namespace) -> int:
+    from inpaintseg.demo import run_demo
+
+    run_demo(a.out, a.overrides)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inpaintseg", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("demo", help="synthetic benchmark -> train -> predict -> evaluate, on built-in data")
+    p.add_argument("--out", type=Path, default=Path("demo"))
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides on the cpu preset")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("baseline", help="run a classical baseline (bgsub, mog2, saliency, center)")
     p.add_argument("name")
