@@ -106,6 +106,9 @@ class LossConfig:
     (sum over the hole of error minus the frame's mean error, normalised by the image area)."""
     baseline: bool = False
     """Subtract a moving average of the reward (variance reduction for the sampled L_bg; unbiased)."""
+    normalize_reward: bool = False
+    """Divide rewards by a running average of their spread across boxes and images (beyond the paper): makes
+    L_bg's gradient independent of the images' error scale."""
     w_box_fit: float = 0.0
     """Weight of the soft-box fit term (beyond the paper): box edges move towards the boundary of the
     region whose background error exceeds the frame's mean. 0 = the paper (box trained by L_fg only)."""

@@ -57,27 +57,37 @@ def _evenly_spaced(n: int, k: int) -> list[int]:
     return sorted({int(round(x)) for x in np.linspace(0, n - 1, k)})
 
 
+def background_size(size: tuple[int, int], max_side: int = 320) -> tuple[int, int]:
+    """Resolution at which backgrounds are estimated: the working size scaled up to ``max_side`` (SIFT
+    needs more pixels than the small training resolution offers); never smaller than ``size``."""
+    scale = max(1.0, max_side / max(size))
+    return int(round(size[0] * scale)), int(round(size[1] * scale))
+
+
 def load_frames(
-    source: Source, size: tuple[int, int], max_frames: int = 0, progress: bool = True
+    source: Source, size: tuple[int, int], max_frames: int = 0, progress: bool = True, keep: bool = False
 ) -> tuple[FrameBank, list[list[np.ndarray]]]:
-    """Read every sequence's frames at ``size``. Returns the bank and the frames per sequence (numpy, for
-    background estimation). With ``source``'s on_error=skip, unreadable frames are skipped and counted."""
+    """Read every sequence's frames at ``size``. With ``keep``, also return each sequence's frames at
+    :func:`background_size` (for background estimation). With ``source``'s on_error=skip, unreadable frames
+    are skipped and counted."""
     all_frames, seq_ids, frame_names, per_seq, names = [], [], [], [], []
     total = sum(len(s) for s in source.sequences)
     bar = tqdm(total=total, desc="reading frames", disable=not progress, unit="frame")
     for seq in source.sequences:
-        keep = set(_evenly_spaced(len(seq), max_frames))
-        frames = []
+        chosen = set(_evenly_spaced(len(seq), max_frames))
+        frames, larger = [], []
         for frame in seq:
             bar.update(1)
-            if frame.index not in keep:
+            if frame.index not in chosen:
                 continue
             frames.append(resize_rgb(frame.image, size))
+            if keep:
+                larger.append(resize_rgb(frame.image, background_size(size)))
             frame_names.append(frame.name)
         if not frames:
             continue
         names.append(seq.name)
-        per_seq.append(frames)
+        per_seq.append(larger)
         all_frames += frames
         seq_ids += [len(names) - 1] * len(frames)
     bar.close()
@@ -92,19 +102,22 @@ def attach_backgrounds(
     bank: FrameBank, per_seq: list[list[np.ndarray]], mode: str, cache_dir: Path, offsets: list[int],
     progress: bool = True,
 ) -> None:
-    """Compute (or load from ``cache_dir``) a background for every frame. ``temporal``: median of
-    homography-aligned neighbours; ``known``: per-sequence median of all frames (static camera)."""
+    """Compute (or load from ``cache_dir``) a background for every frame from ``per_seq`` (frames at
+    :func:`background_size`), stored at the bank's size. ``temporal``: median of homography-aligned
+    neighbours; ``known``: per-sequence median of all frames (static camera)."""
     from inpaintseg.data.background import BackgroundCache
 
     h, w = bank.frames.shape[-2:]
     out = []
     if mode == "temporal":
-        cache = BackgroundCache(cache_dir, (w, h), offsets=offsets)
+        big = (per_seq[0][0].shape[1], per_seq[0][0].shape[0])
+        cache = BackgroundCache(cache_dir, big, offsets=offsets)
         for name, frames in zip(bank.sequence_names, per_seq, strict=True):
-            out.append(cache.sequence_backgrounds(name, frames, progress=progress))
+            bgs = cache.sequence_backgrounds(name, frames, progress=progress)
+            out.append(np.stack([resize_rgb(bg, (w, h)) for bg in bgs]))
     elif mode == "known":
         for frames in per_seq:
-            med = np.median(np.stack(frames), axis=0).astype(np.uint8)
+            med = resize_rgb(np.median(np.stack(frames), axis=0).astype(np.uint8), (w, h))
             out.append(np.repeat(med[None], len(frames), axis=0))
     else:
         raise ValueError(mode)

@@ -21,11 +21,13 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
     names = [s.name for s in source.sequences]
     train_names, val_names = split_sequences(names, cfg.data.val_fraction, cfg.train.seed)
     atomic_write_text(run_dir / "split.json", json.dumps({"train": train_names, "val": val_names}, indent=1))
-    bank, per_seq = load_frames(source.subset(train_names), tuple(cfg.data.size), cfg.data.max_frames, progress)
+    needs_bg = cfg.data.background != "inpainter"
+    bank, per_seq = load_frames(source.subset(train_names), tuple(cfg.data.size), cfg.data.max_frames, progress,
+                                keep=needs_bg)
     if source.skipped:
         path, problem = source.skipped[0]
         print(f"skipped {len(source.skipped)} unreadable frame(s); first: {path}: {problem}")
-    if cfg.data.background != "inpainter":
+    if needs_bg:
         attach_backgrounds(bank, per_seq, cfg.data.background, run_dir / "cache", cfg.data.temporal_offsets, progress)
     return bank
 

@@ -51,14 +51,16 @@ class RunningStats:
 
     reward: float = 0.0
     level: float = 0.0
+    spread: float = 0.0
     count: int = 0
 
-    def update(self, reward: float, level: float, momentum: float = 0.98) -> None:
+    def update(self, reward: float, level: float, spread: float, momentum: float = 0.98) -> None:
         if self.count == 0:
-            self.reward, self.level = reward, level
+            self.reward, self.level, self.spread = reward, level, spread
         else:
             self.reward = momentum * self.reward + (1 - momentum) * reward
             self.level = momentum * self.level + (1 - momentum) * level
+            self.spread = momentum * self.spread + (1 - momentum) * spread
         self.count += 1
 
 
@@ -108,9 +110,12 @@ def stage2_losses(
         level = torch.full((b,), stats.level if stats.count else 0.0)
     rewards = background_reward(errors, holes, L.reward, rep(level)).view(b, k)
     density = background_reward(errors, holes, "density").view(b, k)
-    stats.update(rewards.mean().item(), density.mean().item())
+    stats.update(rewards.mean().item(), density.mean().item(), (rewards - rewards.mean()).abs().mean().item())
     norm = 1.0 if S.method == "exhaustive" else 1.0 / k
-    l_bg = background_loss(weights, rewards, stats.reward if L.baseline else 0.0) * (k * norm)
+    if L.normalize_reward:  # scale-free rewards: divide by their typical spread (a running constant)
+        rewards = rewards / max(stats.spread, 1e-8)
+    baseline = (stats.reward / max(stats.spread, 1e-8) if L.normalize_reward else stats.reward) if L.baseline else 0.0
+    l_bg = background_loss(weights, rewards, baseline) * (k * norm)
 
     # --- foreground: crop the chosen box, segment, resynthesise (trains S and the box)
     if S.method == "exhaustive":  # one importance sample for the foreground terms
@@ -239,7 +244,7 @@ def train_model(
         save_checkpoint(last, {
             "format": "inpaintseg-train-state", "config": cfg.to_dict(), "model": model.state_dict(),
             "optimizer": opt.state_dict(), "step": step, "rng": torch.get_rng_state(),
-            "stats": {"reward": stats.reward, "level": stats.level, "count": stats.count},
+            "stats": {"reward": stats.reward, "level": stats.level, "spread": stats.spread, "count": stats.count},
         })
         save_checkpoint(run_dir / "model.pt", model_payload(model, cfg, step))
 
