@@ -23,6 +23,7 @@ def test_paper_preset_has_the_papers_values():
 
 def test_overrides_and_types():
     cfg = apply_overrides(preset("cpu"), ["train.minutes=40", "detector.scale_range=[0.1, 0.6]", "loss.w_bg=1"])
+    assert apply_overrides(preset("cpu"), ["train.decoder_lr=1e-3"]).train.decoder_lr == 0.001
     assert cfg.train.minutes == 40.0 and cfg.detector.scale_range == [0.1, 0.6] and cfg.loss.w_bg == 1.0
     with pytest.raises(ConfigError, match="expected an integer"):
         apply_overrides(preset("cpu"), ["train.batch=abc"])

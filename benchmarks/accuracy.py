@@ -1,0 +1,72 @@
+"""Train on one dataset, predict on held-out data, evaluate: one accuracy figure with its command.
+
+    python benchmarks/accuracy.py synthetic --camera ptz --out runs/bench_ptz [key=value ...]
+    python benchmarks/accuracy.py davis --data ../shared/data/davis2016-train-240p --out runs/bench_davis [key=value ...]
+
+``synthetic``: training sequences from seed 0, test sequences from seed 1000 (disjoint scenes).
+``davis``: trains on the frames without labels and evaluates on the same frames (the protocol of the
+real-footage issue: self-supervised training on unlabeled footage, single-image inference).
+Prints the evaluation table and appends a JSON line (settings, metrics, wall times, machine) to
+``benchmarks/results.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+from inpaintseg.config import resolve
+from inpaintseg.data.synth import generate
+from inpaintseg.engine.pipeline import run_training
+from inpaintseg.evaluate import run as run_evaluate
+from inpaintseg.predict import predict_source
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dataset", choices=["synthetic", "davis"])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/davis2016-train-240p"))
+    ap.add_argument("--camera", default="ptz")
+    ap.add_argument("--train-sequences", type=int, default=8)
+    ap.add_argument("--test-sequences", type=int, default=4)
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("overrides", nargs="*")
+    a = ap.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    if a.dataset == "synthetic":
+        train_root, test_root = a.out / "data" / "train", a.out / "data" / "test"
+        if not (train_root / "meta.json").exists():
+            generate(train_root, camera=a.camera, sequences=a.train_sequences, frames=a.frames, seed=0)
+            generate(test_root, camera=a.camera, sequences=a.test_sequences, frames=a.frames, seed=1000)
+    else:
+        train_root = test_root = a.data
+    cfg = resolve(a.preset, overrides=a.overrides)
+    t0 = time.time()
+    model = run_training(cfg, train_root, a.out / "run", progress=False)
+    t_train = time.time() - t0
+    t0 = time.time()
+    pred = predict_source(model, test_root, a.out / "pred", progress=False)
+    t_pred = time.time() - t0
+    result = run_evaluate(pred, test_root, a.out / "eval.json")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    record = {
+        "dataset": a.dataset, "camera": a.camera if a.dataset == "synthetic" else None, "preset": a.preset,
+        "overrides": a.overrides, "J": result["J_mean"], "F": result["F_mean"], "mAP50": result["mAP50"],
+        "threshold": result["threshold"], "train_s": round(t_train, 1), "predict_s": round(t_pred, 1),
+        "sequences": result["sequences"], "commit": commit, "machine": f"{platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads", "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    with open(Path(__file__).parent / "results.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
