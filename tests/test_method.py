@@ -164,3 +164,14 @@ def test_stage2_with_known_background_and_exhaustive_sampling():
                                     torch.Generator().manual_seed(0))
     assert torch.isfinite(total)
     assert terms["vital/hole_error"] == 0.0  # a perfect background explains every box
+
+
+def test_background_mask_target():
+    from inpaintseg.losses import background_mask_target, mask_bce
+
+    errors = torch.tensor([0.5, 1.0, 3.0, 5.0, 9.0]).view(1, 1, 1, 5)
+    t = background_mask_target(errors, torch.tensor([1.0]))
+    assert torch.allclose(t.flatten(), torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0]))
+    good = mask_bce(torch.tensor([1e-4, 1e-4, 0.5, 1.0, 1.0]).view(1, 1, 1, 5), t)
+    bad = mask_bce(torch.full((1, 1, 1, 5), 0.5), t)
+    assert good < bad

@@ -112,6 +112,10 @@ class LossConfig:
     w_box_fit: float = 0.0
     """Weight of the soft-box fit term (beyond the paper): box edges move towards the boundary of the
     region whose background error exceeds the frame's mean. 0 = the paper (box trained by L_fg only)."""
+    w_mask_bg: float = 0.0
+    """Weight of a mask term from the background difference (beyond the paper): binary cross-entropy between
+    S's mask and a soft target that is 0 where the background error is at the frame's mean and 1 at five
+    times the mean, in the crop. 0 = the paper (S trained by L_fg, L_f, L_v only)."""
     w_scale_reg: float = 0.0
     """Penalty on scale pre-activations beyond +-2 (keeps boxes off the bounds; beyond the paper)."""
 

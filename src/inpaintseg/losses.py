@@ -79,6 +79,19 @@ def box_fit_loss(box: torch.Tensor, errors: torch.Tensor, level: torch.Tensor, s
     return -((errors.detach() - level.detach()[:, None, None]) * soft).sum(dim=(1, 2)).mean() / (h * w)
 
 
+def background_mask_target(errors: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    """Soft foreground target from the background error: 0 at the frame's mean error ``level``, 1 at five
+    times it. ``errors`` (B,1,h,w), ``level`` (B,) -> (B,1,h,w) in [0, 1]."""
+    ratio = errors / level.clamp_min(1e-8)[:, None, None, None]
+    return ((ratio - 1) / 4).clamp(0, 1)
+
+
+def mask_bce(mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of masks in [1e-4, 1] against targets in [0, 1], mean over everything."""
+    m = mask.clamp(1e-4, 1 - 1e-4)
+    return -(target * m.log() + (1 - target) * (1 - m).log()).mean()
+
+
 def scale_saturation_penalty(scale_logits: torch.Tensor, limit: float = 2.0) -> torch.Tensor:
     """Penalty on scale pre-activations beyond +-limit (keeps sizes off s_min/s_max)."""
     return (scale_logits.abs() - limit).clamp_min(0).pow(2).mean()

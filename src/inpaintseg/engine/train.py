@@ -30,15 +30,17 @@ from inpaintseg.engine.logger import MetricsLogger
 from inpaintseg.engine.train_inpainter import load_inpainter
 from inpaintseg.losses import (
     background_loss,
+    background_mask_target,
     background_reward,
     box_fit_loss,
     error_map,
+    mask_bce,
     mask_prior,
     pixel_mse,
     probability_prior,
     scale_saturation_penalty,
 )
-from inpaintseg.models.crop import box_mask, expand_box, uncrop
+from inpaintseg.models.crop import box_mask, crop, expand_box, uncrop
 from inpaintseg.models.model import InpaintSegModel, build_model, resynthesize
 from inpaintseg.models.perceptual import PerceptualFeatures, perceptual_distance
 from inpaintseg.models.unet import InpaintingUNet
@@ -139,14 +141,22 @@ def stage2_losses(
     total = L.w_bg * l_bg + L.w_fg * l_fg + L.w_perceptual * l_f + L.w_v * l_v + L.w_p * l_p
     terms = {"loss/bg": l_bg.item(), "loss/fg": l_fg.item(), "loss/perceptual": l_f.item(), "loss/v": l_v.item(),
              "loss/p": l_p.item()}
-    if L.w_box_fit > 0:
-        if backgrounds is not None:  # the full-frame error map is known: fit the box to it
-            fit_errors = error_map(rep(backgrounds) if S.method != "exhaustive" else backgrounds, imgs_fg)
+    if L.w_box_fit > 0 or L.w_mask_bg > 0:
+        # background error of the foreground samples: over the whole frame when a background estimate is
+        # given, inside the hole only with the inpainter
+        if backgrounds is not None:
+            signal = error_map(rep(backgrounds) if S.method != "exhaustive" else backgrounds, imgs_fg)
         else:
-            fit_errors = errors_fg
-        l_fit = box_fit_loss(boxes_fg, fit_errors, level_fg)
+            signal = errors_fg
+    if L.w_box_fit > 0:
+        l_fit = box_fit_loss(boxes_fg, signal, level_fg)
         total = total + L.w_box_fit * l_fit
         terms["loss/box_fit"] = l_fit.item()
+    if L.w_mask_bg > 0:
+        target = crop(signal[:, None], boxes_fg.detach(), mask.shape[-1])
+        l_mask = mask_bce(mask, background_mask_target(target, level_fg))
+        total = total + L.w_mask_bg * l_mask
+        terms["loss/mask_bg"] = l_mask.item()
     if L.w_scale_reg > 0:
         l_scale = scale_saturation_penalty(props.scale_logits)
         total = total + L.w_scale_reg * l_scale

@@ -1,0 +1,88 @@
+"""End-to-end training on tiny data: both stages, checkpoints, exact resume, predictor, CLI."""
+
+import numpy as np
+import pytest
+import torch
+
+from inpaintseg.cli import main
+from inpaintseg.config import resolve
+from inpaintseg.data.synth import generate
+from inpaintseg.engine.checkpoint import load_checkpoint
+from inpaintseg.engine.pipeline import run_training
+from inpaintseg.errors import InpaintsegError
+from inpaintseg.evaluate import evaluate
+from inpaintseg.predict import Predictor
+
+TINY = [
+    "data.size=[64,64]", "detector.input_size=[64,64]", "segmenter.crop_size=32", "segmenter.width=8",
+    "segmenter.latent=16", "segmenter.global_latent=8", "segmenter.decoder_channels=[16,8,8,8]",
+    "inpainter.channels=[4,8,8,8,8,8]", "inpainter.batch=4", "train.batch=4", "train.log_every=1",
+    "train.checkpoint_every=2", "train.image_every=2", "inpainter.minutes=0", "train.minutes=0",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    return generate(root, camera="ptz", sequences=2, frames=6, size=(96, 64), seed=3)
+
+
+def _weights(path):
+    return load_checkpoint(path)["model"]
+
+
+def test_train_predict_evaluate(tiny_data, tmp_path):
+    cfg = resolve("cpu", overrides=[*TINY, "inpainter.steps=3", "train.steps=3"])
+    model_path = run_training(cfg, tiny_data, tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    for name in ("inpainter.pt", "model.pt", "config.yaml", "train_metrics.jsonl", "inpainter_metrics.jsonl"):
+        assert (run / name).exists(), name
+    payload = torch.load(model_path, weights_only=True)  # plain dict, no pickled objects
+    assert payload["format"] == "inpaintseg-model" and payload["step"] == 3
+    predictor = Predictor.load(model_path)
+    image = np.random.default_rng(0).integers(0, 255, (50, 70, 3), dtype=np.uint8)
+    pred = predictor.predict(image)
+    assert pred.masks.shape == (1, 50, 70) and pred.boxes.shape == (1, 4)
+    assert 0 <= pred.masks.min() and pred.masks.max() <= 1
+    assert pred.probabilities.shape == (4, 4) and abs(pred.probabilities.sum() - 1) < 1e-5
+    assert pred.probabilities[0].sum() == 0  # border ring
+    out = tmp_path / "pred"
+    assert main(["predict", str(model_path), str(tiny_data), "--out", str(out)]) == 0
+    result = evaluate(out, tiny_data)
+    assert result["frames"] == 12 and result["missing"] == 0 and result["mAP50"] is not None
+
+
+def test_resume_continues_exactly(tiny_data, tmp_path):
+    over = [*TINY, "data.background=known", "train.steps=4"]
+    run_training(resolve("cpu", overrides=over), tiny_data, tmp_path / "a", progress=False)
+    half = [*TINY, "data.background=known", "train.steps=2"]
+    run_training(resolve("cpu", overrides=half), tiny_data, tmp_path / "b", progress=False)
+    run_training(resolve("cpu", overrides=over), tiny_data, tmp_path / "b", resume=True, progress=False)
+    a, b = _weights(tmp_path / "a" / "model.pt"), _weights(tmp_path / "b" / "model.pt")
+    assert load_checkpoint(tmp_path / "b" / "model.pt")["step"] == 4
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_temporal_background_training(tiny_data, tmp_path):
+    over = [*TINY, "data.background=temporal", "sampling.method=exhaustive", "loss.reward=excess",
+            "loss.w_box_fit=1", "train.steps=2", "data.temporal_offsets=[-2,2]"]
+    run_training(resolve("cpu", overrides=over), tiny_data, tmp_path / "run", progress=False)
+    assert any((tmp_path / "run" / "cache").glob("*.npz"))
+    assert (tmp_path / "run" / "model.pt").exists()
+
+
+def test_malicious_checkpoint_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "inpaintseg-model", "x": Evil()}, path)
+    with pytest.raises(InpaintsegError, match="refused"):
+        Predictor.load(path)
+
+
+def test_cli_reports_bad_input(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")]) == 2
+    assert "nowhere" in capsys.readouterr().err
