@@ -86,3 +86,26 @@ def test_malicious_checkpoint_is_refused(tmp_path):
 def test_cli_reports_bad_input(tmp_path, capsys):
     assert main(["train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_auto_background_falls_back_to_the_inpainter_on_unrelated_images(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    from inpaintseg.data.image_io import write_png
+
+    for i in range(4):  # unrelated noise images: no neighbour can be aligned
+        write_png(folder / f"{i}.png", rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    cfg = resolve("cpu", overrides=[*TINY, "data.background=auto", "sampling.method=exhaustive",
+                                    "inpainter.steps=1", "train.steps=1"])
+    run_training(cfg, folder, tmp_path / "run", progress=False)
+    saved = (tmp_path / "run" / "config.yaml").read_text()
+    assert "background: inpainter" in saved and "method: importance" in saved
+    assert (tmp_path / "run" / "inpainter.pt").exists()
+
+
+def test_auto_background_uses_temporal_on_video(tiny_data, tmp_path):
+    cfg = resolve("cpu", overrides=[*TINY, "data.background=auto", "train.steps=1", "data.temporal_offsets=[-2,2]"])
+    run_training(cfg, tiny_data, tmp_path / "run", progress=False)
+    assert "background: temporal" in (tmp_path / "run" / "config.yaml").read_text()
+    assert not (tmp_path / "run" / "inpainter.pt").exists()

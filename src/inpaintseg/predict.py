@@ -32,12 +32,22 @@ class Prediction:
 
     boxes: np.ndarray
     """(N, 4) float32 x0, y0, x1, y1 in pixels of the input image (N = 1: the argmax cell)."""
+    proposals: np.ndarray
+    """(N, 4) the detector's boxes (the crop windows), same format; ``boxes`` may be refined from the mask."""
     scores: np.ndarray
     """(N,) cell probabilities of the boxes."""
     masks: np.ndarray
     """(N, H, W) float32 soft masks in [0, 1] at the input resolution."""
     probabilities: np.ndarray
     """(G_h, G_w) float32 cell probabilities (border cells 0)."""
+    cells: np.ndarray
+    """(N,) int: the grid cell (row * G_w + col) that proposed each box."""
+
+    def plot(self, image: np.ndarray) -> np.ndarray:
+        """The paper's figure-6 view of this prediction over ``image`` (RGB uint8 (H,W,3))."""
+        from inpaintseg.viz import plot_prediction
+
+        return plot_prediction(image, self)
 
     @property
     def box(self) -> np.ndarray:
@@ -53,22 +63,41 @@ class Prediction:
         return self.masks.max(axis=0) if len(self.masks) else np.zeros(self.masks.shape[1:], np.float32)
 
 
+def box_from_mask(mask: np.ndarray, fallback: np.ndarray, relative: float = 0.25) -> np.ndarray:
+    """Tight xyxy box (pixels, x1/y1 exclusive) around the pixels of ``mask`` (H,W) >= ``relative`` x its
+    maximum; ``fallback`` when the mask is empty or ``relative`` is 0."""
+    peak = float(mask.max())
+    if relative <= 0 or peak <= 0:
+        return fallback
+    ys, xs = np.nonzero(mask >= relative * peak)
+    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float32)
+
+
 class Predictor:
-    def __init__(self, model: InpaintSegModel, cfg: Config, device: str | torch.device = "cpu") -> None:
+    """D + T + S on single images.
+
+    ``box_from_mask``: the reported box is the tight box around the mask's pixels above this fraction of the
+    mask's maximum (the detector's box is the crop window, typically wider than the object); 0 reports the
+    detector's box unchanged (the paper's output). The detector's boxes are kept in ``Prediction.proposals``.
+    """
+
+    def __init__(self, model: InpaintSegModel, cfg: Config, device: str | torch.device = "cpu",
+                 box_from_mask: float = 0.25) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.cfg = cfg
         self.size = tuple(cfg.data.size)
+        self.box_from_mask = box_from_mask
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Predictor:
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", box_from_mask: float = 0.25) -> Predictor:
         """Load ``model.pt`` written by training (``weights_only=True``)."""
         payload = load_checkpoint(path, "model")
         cfg = from_dict(payload["config"])
         cfg.train.pretrained = "none"  # weights come from the checkpoint
         model = build_model(cfg)
         model.load_state_dict(payload["model"])
-        return cls(model, cfg, device)
+        return cls(model, cfg, device, box_from_mask)
 
     @torch.no_grad()
     def predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:
@@ -86,12 +115,15 @@ class Predictor:
         out = []
         for i, im in enumerate(images):
             h, w = im.shape[:2]
-            full = uncrop(masks[i : i + 1], boxes[i : i + 1], h, w)[0, 0].clamp(0, 1)
+            full = uncrop(masks[i : i + 1], boxes[i : i + 1], h, w)[0, 0].clamp(0, 1).cpu().numpy()
+            proposal = box_to_xyxy(boxes[i], w, h).cpu().numpy().astype(np.float32)
             out.append(Prediction(
-                boxes=box_to_xyxy(boxes[i], w, h).cpu().numpy()[None].astype(np.float32),
+                boxes=box_from_mask(full, proposal, self.box_from_mask)[None],
+                proposals=proposal[None],
                 scores=props.probs[i, top[i]].cpu().numpy().reshape(1).astype(np.float32),
-                masks=full.cpu().numpy()[None].astype(np.float32),
+                masks=full[None].astype(np.float32),
                 probabilities=props.probs[i].view(gh, gw).cpu().numpy().astype(np.float32),
+                cells=top[i : i + 1].cpu().numpy(),
             ))
         return out
 

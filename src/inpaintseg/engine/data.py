@@ -101,10 +101,11 @@ def load_frames(
 def attach_backgrounds(
     bank: FrameBank, per_seq: list[list[np.ndarray]], mode: str, cache_dir: Path, offsets: list[int],
     progress: bool = True,
-) -> None:
+) -> float:
     """Compute (or load from ``cache_dir``) a background for every frame from ``per_seq`` (frames at
     :func:`background_size`), stored at the bank's size. ``temporal``: median of homography-aligned
-    neighbours; ``known``: per-sequence median of all frames (static camera)."""
+    neighbours; ``known``: per-sequence median of all frames (static camera). Returns the fraction of
+    frames for which at least one neighbour could be aligned (1.0 for ``known``)."""
     from inpaintseg.data.background import BackgroundCache
 
     h, w = bank.frames.shape[-2:]
@@ -112,13 +113,18 @@ def attach_backgrounds(
     if mode == "temporal":
         big = (per_seq[0][0].shape[1], per_seq[0][0].shape[0])
         cache = BackgroundCache(cache_dir, big, offsets=offsets)
+        aligned = 0
         for name, frames in zip(bank.sequence_names, per_seq, strict=True):
-            bgs = cache.sequence_backgrounds(name, frames, progress=progress)
+            bgs, coverage = cache.sequence(name, frames, progress=progress)
+            aligned += int((coverage.reshape(len(coverage), -1).max(axis=1) > 0).sum())
             out.append(np.stack([resize_rgb(bg, (w, h)) for bg in bgs]))
+        fraction = aligned / len(bank)
     elif mode == "known":
         for frames in per_seq:
             med = resize_rgb(np.median(np.stack(frames), axis=0).astype(np.uint8), (w, h))
             out.append(np.repeat(med[None], len(frames), axis=0))
+        fraction = 1.0
     else:
         raise ValueError(mode)
     bank.backgrounds = torch.from_numpy(np.concatenate(out)).permute(0, 3, 1, 2).contiguous()
+    return fraction

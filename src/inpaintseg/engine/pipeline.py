@@ -12,6 +12,9 @@ from inpaintseg.engine.train import train_model
 from inpaintseg.engine.train_inpainter import train_inpainter
 from inpaintseg.io import atomic_write_text
 
+AUTO_MIN_ALIGNED = 0.5
+"""``background=auto`` uses the temporal background when at least this fraction of frames align."""
+
 
 def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: bool = True) -> FrameBank:
     """Open ``data``, keep the training sequences (``data.val_fraction`` held out, split by sequence, the
@@ -28,7 +31,18 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
         path, problem = source.skipped[0]
         print(f"skipped {len(source.skipped)} unreadable frame(s); first: {path}: {problem}")
     if needs_bg:
-        attach_backgrounds(bank, per_seq, cfg.data.background, run_dir / "cache", cfg.data.temporal_offsets, progress)
+        mode = "temporal" if cfg.data.background == "auto" else cfg.data.background
+        aligned = attach_backgrounds(bank, per_seq, mode, run_dir / "cache", cfg.data.temporal_offsets, progress)
+        if cfg.data.background == "auto":
+            if aligned >= AUTO_MIN_ALIGNED:
+                cfg.data.background = "temporal"
+            else:  # not video-like: neighbouring frames do not show the same scene
+                print(f"background=auto: only {aligned:.0%} of frames could be aligned with a neighbour; "
+                      "using the U-Net inpainter with importance sampling")
+                bank.backgrounds = None
+                cfg.data.background = "inpainter"
+                if cfg.sampling.method == "exhaustive":
+                    cfg.sampling.method = "importance"
     return bank
 
 
@@ -39,8 +53,8 @@ def run_training(
     """Stage 1 when needed (background=inpainter and no ``run_dir/inpainter.pt``), then stage 2."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.save(run_dir / "config.yaml")
     bank = prepare_data(cfg, data, run_dir, progress)
+    cfg.save(run_dir / "config.yaml")  # as resolved (background=auto becomes temporal or inpainter)
     needs_inpainter = inpainter_only or cfg.data.background == "inpainter"
     if needs_inpainter and (inpainter_only or not (run_dir / "inpainter.pt").exists()):
         path = train_inpainter(cfg, bank, run_dir, resume=resume, progress=progress)
