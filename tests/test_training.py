@@ -14,6 +14,7 @@ from inpaintseg.evaluate import evaluate
 from inpaintseg.predict import Predictor
 
 TINY = [
+    "data.background=inpainter", "sampling.method=importance",
     "data.size=[64,64]", "detector.input_size=[64,64]", "segmenter.crop_size=32", "segmenter.width=8",
     "segmenter.latent=16", "segmenter.global_latent=8", "segmenter.decoder_channels=[16,8,8,8]",
     "inpainter.channels=[4,8,8,8,8,8]", "inpainter.batch=4", "train.batch=4", "train.log_every=1",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from inpaintseg.config import Config
 from inpaintseg.data.sources import open_source, split_sequences
+from inpaintseg.engine import distributed
 from inpaintseg.engine.data import FrameBank, attach_backgrounds, load_frames
 from inpaintseg.engine.train import train_model
 from inpaintseg.engine.train_inpainter import train_inpainter
@@ -23,7 +24,8 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
     source = open_source(data, on_error=cfg.data.on_error)
     names = [s.name for s in source.sequences]
     train_names, val_names = split_sequences(names, cfg.data.val_fraction, cfg.train.seed)
-    atomic_write_text(run_dir / "split.json", json.dumps({"train": train_names, "val": val_names}, indent=1))
+    if distributed.is_main():
+        atomic_write_text(run_dir / "split.json", json.dumps({"train": train_names, "val": val_names}, indent=1))
     needs_bg = cfg.data.background != "inpainter"
     bank, per_seq = load_frames(source.subset(train_names), tuple(cfg.data.size), cfg.data.max_frames, progress,
                                 keep=needs_bg)
@@ -32,7 +34,12 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
         print(f"skipped {len(source.skipped)} unreadable frame(s); first: {path}: {problem}")
     if needs_bg:
         mode = "temporal" if cfg.data.background == "auto" else cfg.data.background
-        aligned = attach_backgrounds(bank, per_seq, mode, run_dir / "cache", cfg.data.temporal_offsets, progress)
+        if not distributed.is_main():
+            distributed.barrier()  # rank 0 computes and caches the backgrounds first; the others then load them
+        aligned = attach_backgrounds(bank, per_seq, mode, run_dir / "cache", cfg.data.temporal_offsets,
+                                     progress and distributed.is_main())
+        if distributed.is_main():
+            distributed.barrier()
         if cfg.data.background == "auto":
             if aligned >= AUTO_MIN_ALIGNED:
                 cfg.data.background = "temporal"
@@ -53,11 +60,15 @@ def run_training(
     """Stage 1 when needed (background=inpainter and no ``run_dir/inpainter.pt``), then stage 2."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    distributed.setup()  # no-op in a single process; under torchrun, one process per device
     bank = prepare_data(cfg, data, run_dir, progress)
-    cfg.save(run_dir / "config.yaml")  # as resolved (background=auto becomes temporal or inpainter)
+    if distributed.is_main():
+        cfg.save(run_dir / "config.yaml")  # as resolved (background=auto becomes temporal or inpainter)
+    distributed.barrier()
     needs_inpainter = inpainter_only or cfg.data.background == "inpainter"
     if needs_inpainter and (inpainter_only or not (run_dir / "inpainter.pt").exists()):
         path = train_inpainter(cfg, bank, run_dir, resume=resume, progress=progress)
+        distributed.barrier()  # rank 0 has written inpainter.pt
         if inpainter_only:
             return path
     return train_model(cfg, bank, run_dir, resume=resume, progress=progress)

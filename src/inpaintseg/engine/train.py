@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from inpaintseg.config import Config
+from inpaintseg.engine import distributed
 from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
 from inpaintseg.engine.common import Budget, pick_device, step_generator
 from inpaintseg.engine.data import FrameBank
@@ -112,7 +113,8 @@ def stage2_losses(
         level = torch.full((b,), stats.level if stats.count else 0.0)
     rewards = background_reward(errors, holes, L.reward, rep(level)).view(b, k)
     density = background_reward(errors, holes, "density").view(b, k)
-    stats.update(rewards.mean().item(), density.mean().item(), (rewards - rewards.mean()).abs().mean().item())
+    stats.update(*distributed.average_scalars(rewards.mean().item(), density.mean().item(),
+                                              (rewards - rewards.mean()).abs().mean().item()))
     norm = 1.0 if S.method == "exhaustive" else 1.0 / k
     if L.normalize_reward:  # scale-free rewards: divide by their typical spread (a running constant)
         rewards = rewards / max(stats.spread, 1e-8)
@@ -251,6 +253,8 @@ def train_model(
         torch.set_rng_state(payload["rng"])
 
     def checkpoint() -> None:
+        if not distributed.is_main():
+            return
         save_checkpoint(last, {
             "format": "inpaintseg-train-state", "config": cfg.to_dict(), "model": model.state_dict(),
             "optimizer": opt.state_dict(), "step": step, "rng": torch.get_rng_state(),
@@ -258,23 +262,27 @@ def train_model(
         })
         save_checkpoint(run_dir / "model.pt", model_payload(model, cfg, step))
 
-    logger = MetricsLogger(run_dir, "train")
+    main = distributed.is_main()
+    logger = MetricsLogger(run_dir, "train", enabled=main)
     budget = Budget(cfg.train.steps, cfg.train.minutes)
     model.train()
     bar = tqdm(desc="stage 2: detector+segmenter", total=cfg.train.steps if cfg.train.minutes <= 0 else None,
-               initial=step, disable=not progress, unit="step")
-    while not budget.done(step):
-        g = step_generator(cfg.train.seed, step, salt=2)
+               initial=step, disable=not (progress and main), unit="step")
+    while not distributed.agree(budget.done(step)):
+        g = step_generator(cfg.train.seed, step, salt=2)  # the global batch: identical on every rank
         idx = torch.randint(len(bank), (cfg.train.batch,), generator=g)
-        images, bgs = bank.batch(idx)
         flip = torch.rand(len(idx), generator=g) < 0.5
+        idx, flip = distributed.shard(idx), distributed.shard(flip)
+        images, bgs = bank.batch(idx)
         images[flip] = images[flip].flip(-1)
         if bgs is not None:
             bgs[flip] = bgs[flip].flip(-1)
             bgs = bgs.to(device)
-        total, terms, pictures = stage2_losses(model, inpainter, phi, images.to(device), bgs, cfg, stats, g)
+        g_local = step_generator(cfg.train.seed, step, salt=3 + distributed.rank())  # this rank's samples
+        total, terms, pictures = stage2_losses(model, inpainter, phi, images.to(device), bgs, cfg, stats, g_local)
         opt.zero_grad(set_to_none=True)
         total.backward()
+        distributed.average_gradients(model.parameters())
         opt.step()
         step += 1
         bar.update(1)

@@ -8,6 +8,7 @@ import torch
 from tqdm import tqdm
 
 from inpaintseg.config import Config
+from inpaintseg.engine import distributed
 from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
 from inpaintseg.engine.common import Budget, pick_device, step_generator
 from inpaintseg.engine.data import FrameBank
@@ -75,27 +76,31 @@ def train_inpainter(
         torch.set_rng_state(payload["rng"])
 
     def checkpoint(path: Path) -> None:
+        if not distributed.is_main():
+            return
         save_checkpoint(path, {
             "format": "inpaintseg-inpainter", "channels": list(c.channels), "inpainter": net.state_dict(),
             "optimizer": opt.state_dict(), "step": step, "rng": torch.get_rng_state(), "config": cfg.to_dict(),
         })
 
-    logger = MetricsLogger(run_dir, "inpainter")
+    main = distributed.is_main()
+    logger = MetricsLogger(run_dir, "inpainter", enabled=main)
     budget = Budget(c.steps, c.minutes)
     h, w = bank.frames.shape[-2:]
     net.train()
     bar = tqdm(desc="stage 1: inpainter", total=c.steps if c.minutes <= 0 else None, initial=step,
-               disable=not progress, unit="step")
+               disable=not (progress and main), unit="step")
     running = None
-    while not budget.done(step):
-        g = step_generator(cfg.train.seed, step, salt=1)
-        images = sample_batch(bank, c.batch, g).to(device)
-        holes = random_holes(c.batch, h, w, c.hole_min, c.hole_max, g).to(device)
+    while not distributed.agree(budget.done(step)):
+        g = step_generator(cfg.train.seed, step, salt=1)  # the global batch, identical on every rank
+        images = distributed.shard(sample_batch(bank, c.batch, g)).to(device)
+        holes = distributed.shard(random_holes(c.batch, h, w, c.hole_min, c.hole_max, g)).to(device)
         pred = net.inpaint(images, holes)
         perc = perceptual_distance(phi, pred, images) if phi is not None else None
         terms = inpainter_loss(pred, images, holes, perc, c.w_perceptual)
         opt.zero_grad(set_to_none=True)
         terms["total"].backward()
+        distributed.average_gradients(net.parameters())
         opt.step()
         step += 1
         bar.update(1)
