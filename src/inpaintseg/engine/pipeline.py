@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from inpaintseg.config import Config
 from inpaintseg.data.sources import open_source, split_sequences
 from inpaintseg.engine import distributed
@@ -61,6 +63,8 @@ def run_training(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     distributed.setup()  # no-op in a single process; under torchrun, one process per device
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
     bank = prepare_data(cfg, data, run_dir, progress)
     if distributed.is_main():
         cfg.save(run_dir / "config.yaml")  # as resolved (background=auto becomes temporal or inpainter)
