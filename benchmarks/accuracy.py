@@ -39,7 +39,11 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("overrides", nargs="*")
-    a = ap.parse_args()
+    a, extra = ap.parse_known_args()
+    bad = [e for e in extra if "=" not in e or e.startswith("-")]
+    if bad:
+        ap.error(f"unrecognized arguments: {' '.join(bad)}")
+    a.overrides = [*a.overrides, *extra]
     a.out.mkdir(parents=True, exist_ok=True)
     if a.dataset == "synthetic":
         train_root, test_root = a.out / "data" / "train", a.out / "data" / "test"

@@ -18,22 +18,11 @@ from inpaintseg.baselines import (
 )
 from inpaintseg.data.image_io import read_mask, write_png
 from inpaintseg.errors import InpaintsegError
+from tests.helpers import texture
 
 W, H = 96, 64
 SIDE = 16  # moving square
 SQUARE_RGB = (240, 30, 30)
-
-
-def texture(width: int, height: int, seed: int = 0) -> np.ndarray:
-    """Smooth multi-scale random texture, RGB uint8 (height, width, 3)."""
-    rng = np.random.default_rng(seed)
-    acc = np.zeros((height, width, 3), np.float32)
-    for cell, weight in ((16, 1.0), (8, 0.8), (4, 0.6), (2, 0.4)):
-        coarse = rng.random((height // cell + 2, width // cell + 2, 3)).astype(np.float32)
-        up = cv2.resize(coarse, (width + 2 * cell, height + 2 * cell), interpolation=cv2.INTER_CUBIC)
-        acc += weight * up[cell : cell + height, cell : cell + width]
-    acc -= acc.min()
-    return np.round(255 * acc / acc.max()).astype(np.uint8)
 
 
 def square_sequence(n: int, pan: int) -> tuple[list[np.ndarray], list[int]]:

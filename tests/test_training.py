@@ -110,3 +110,14 @@ def test_auto_background_uses_temporal_on_video(tiny_data, tmp_path):
     run_training(cfg, tiny_data, tmp_path / "run", progress=False)
     assert "background: temporal" in (tmp_path / "run" / "config.yaml").read_text()
     assert not (tmp_path / "run" / "inpainter.pt").exists()
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    from inpaintseg.demo import run_demo
+
+    over = [o for o in TINY if not o.startswith(("data.background", "sampling.method"))]
+    result = run_demo(tmp_path / "demo", [*over, "train.steps=2", "data.temporal_offsets=[-2,2]"],
+                      train_sequences=2, test_sequences=1, frames=6)
+    assert set(result) >= {"J_mean", "F_mean", "mAP50", "sequences"}
+    assert (tmp_path / "demo" / "eval.json").exists()
+    assert "mean" in capsys.readouterr().out
