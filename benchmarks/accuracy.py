@@ -1,7 +1,7 @@
 """Train on one dataset, predict on held-out data, evaluate: one accuracy figure with its command.
 
     python benchmarks/accuracy.py synthetic --camera ptz --out runs/bench_ptz [key=value ...]
-    python benchmarks/accuracy.py davis --data ../shared/data/davis2016-train-240p --out runs/bench_davis [key=value ...]
+    python benchmarks/accuracy.py davis --data ../shared/data/davis2016-train-240p --out runs/bench_davis [k=v ...]
 
 ``synthetic``: training sequences from seed 0, test sequences from seed 1000 (disjoint scenes).
 ``davis``: trains on the frames without labels and evaluates on the same frames (the protocol of the
