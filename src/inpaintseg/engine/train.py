@@ -115,11 +115,10 @@ def stage2_losses(
     density = background_reward(errors, holes, "density").view(b, k)
     stats.update(*distributed.average_scalars(rewards.mean().item(), density.mean().item(),
                                               (rewards - rewards.mean()).abs().mean().item()))
-    norm = 1.0 if S.method == "exhaustive" else 1.0 / k
-    if L.normalize_reward:  # scale-free rewards: divide by their typical spread (a running constant)
-        rewards = rewards / max(stats.spread, 1e-8)
-    baseline = (stats.reward / max(stats.spread, 1e-8) if L.normalize_reward else stats.reward) if L.baseline else 0.0
-    l_bg = background_loss(weights, rewards, baseline) * (k * norm)
+    spread = max(stats.spread, 1e-8) if L.normalize_reward else 1.0  # scale-free rewards (a running constant)
+    baseline = stats.reward if L.baseline else 0.0
+    # exhaustive: weights are p_c, summed over the cells; sampled: weights p/q, averaged over the K samples
+    l_bg = background_loss(weights, rewards / spread, baseline / spread) * (k if S.method == "exhaustive" else 1)
 
     # --- foreground: crop the chosen box, segment, resynthesise (trains S and the box)
     if S.method == "exhaustive":  # one importance sample for the foreground terms
