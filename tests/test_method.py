@@ -177,3 +177,18 @@ def test_background_mask_target():
     good = mask_bce(torch.tensor([1e-4, 1e-4, 0.5, 1.0, 1.0]).view(1, 1, 1, 5), t)
     bad = mask_bce(torch.full((1, 1, 1, 5), 0.5), t)
     assert good < bad
+
+
+def test_box_from_mask():
+    import numpy as np
+
+    from inpaintseg.predict import box_from_mask
+
+    mask = np.zeros((10, 20), np.float32)
+    mask[2:5, 3:9] = 0.8
+    mask[7, 15] = 0.1  # faint pixel below 0.25 x max: ignored
+    fallback = np.array([0, 0, 20, 10], np.float32)
+    assert box_from_mask(mask, fallback, 0.25).tolist() == [3, 2, 9, 5]
+    assert box_from_mask(mask, fallback, 0.1).tolist() == [3, 2, 16, 8]
+    assert box_from_mask(np.zeros_like(mask), fallback).tolist() == fallback.tolist()
+    assert box_from_mask(mask, fallback, 0.0).tolist() == fallback.tolist()

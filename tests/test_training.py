@@ -47,6 +47,8 @@ def test_train_predict_evaluate(tiny_data, tmp_path):
     assert 0 <= pred.masks.min() and pred.masks.max() <= 1
     assert pred.probabilities.shape == (4, 4) and abs(pred.probabilities.sum() - 1) < 1e-5
     assert pred.probabilities[0].sum() == 0  # border ring
+    picture = pred.plot(image)
+    assert picture.shape == image.shape and picture.dtype == np.uint8 and not np.array_equal(picture, image)
     out = tmp_path / "pred"
     assert main(["predict", str(model_path), str(tiny_data), "--out", str(out)]) == 0
     result = evaluate(out, tiny_data)
