@@ -204,7 +204,7 @@ def _cpu_preset() -> Config:
     cfg.segmenter.decoder_channels = [128, 64, 32, 16]
     cfg.train.pretrained = "none"
     cfg.train.steps = 100_000
-    cfg.train.minutes = 15.0
+    cfg.train.minutes = 18.0
     return cfg
 
 
