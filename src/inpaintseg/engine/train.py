@@ -107,8 +107,9 @@ def stage2_losses(
     bars, holes = background_for_boxes(rep(images), None if backgrounds is None else rep(backgrounds), inpainter,
                                        boxes_bg, L.hole_expand)
     errors = error_map(bars, rep(images))
-    if backgrounds is not None:
-        level = error_map(backgrounds, images).mean(dim=(1, 2))  # typical background error of each frame
+    frame_errors = None if backgrounds is None else error_map(backgrounds, images)  # (B,H,W), whole frame
+    if frame_errors is not None:
+        level = frame_errors.mean(dim=(1, 2))  # typical background error of each frame
     else:
         level = torch.full((b,), stats.level if stats.count else 0.0)
     rewards = background_reward(errors, holes, L.reward, rep(level)).view(b, k)
@@ -145,8 +146,8 @@ def stage2_losses(
     if L.w_box_fit > 0 or L.w_mask_bg > 0:
         # background error of the foreground samples: over the whole frame when a background estimate is
         # given, inside the hole only with the inpainter
-        if backgrounds is not None:
-            signal = error_map(rep(backgrounds) if S.method != "exhaustive" else backgrounds, imgs_fg)
+        if frame_errors is not None:
+            signal = frame_errors if S.method == "exhaustive" else rep(frame_errors)
         else:
             signal = errors_fg
     if L.w_box_fit > 0:
