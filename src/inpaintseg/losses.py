@@ -29,20 +29,21 @@ def error_map(background: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
 def background_reward(
     errors: torch.Tensor, hole: torch.Tensor, kind: str = "density", level: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """How badly the background explains the hole, per image (B,). Larger = more likely an object.
+    """How badly the background explains each hole: errors (B,H,W), holes (B,K,H,W) -> (B,K). Larger = more
+    likely an object. (K holes per image; K = 1 with holes (B,1,H,W).)
 
     ``density`` (eq. 3): L2(I_bar_c, I) / area(b_c) = sum of errors in the hole / hole area.
     ``excess``: sum over the hole of (error - level) / image area, with ``level`` (B,) the typical
     background error: it prefers the box that covers exactly the pixels the background cannot explain.
     """
-    hole = hole[:, 0]
-    area = hole.sum(dim=(1, 2)).clamp_min(1.0)
+    inside = torch.einsum("bhw,bkhw->bk", errors, hole)  # sum of errors in each hole, without a (B,K,H,W) copy
+    area = hole.sum(dim=(2, 3))
     if kind == "density":
-        return (errors * hole).sum(dim=(1, 2)) / area
+        return inside / area.clamp_min(1.0)
     if kind == "excess":
         if level is None:
             raise ValueError("excess reward needs a level")
-        return ((errors - level[:, None, None]) * hole).sum(dim=(1, 2)) / hole[0].numel()
+        return (inside - level[:, None] * area) / errors[0].numel()
     raise ValueError(f"unknown reward {kind!r}")
 
 

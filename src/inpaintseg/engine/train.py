@@ -25,7 +25,7 @@ from tqdm import tqdm
 from inpaintseg.config import Config
 from inpaintseg.engine import distributed
 from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
-from inpaintseg.engine.common import Budget, pick_device, step_generator
+from inpaintseg.engine.common import Budget, autocast, pick_device, step_generator, use_bf16
 from inpaintseg.engine.data import FrameBank
 from inpaintseg.engine.logger import MetricsLogger
 from inpaintseg.engine.train_inpainter import load_inpainter
@@ -90,12 +90,15 @@ def background_for_boxes(
 def stage2_losses(
     model: InpaintSegModel, inpainter: InpaintingUNet | None, phi: PerceptualFeatures | None,
     images: torch.Tensor, backgrounds: torch.Tensor | None, cfg: Config, stats: RunningStats,
-    generator: torch.Generator,
+    generator: torch.Generator, bf16: bool = False,
 ) -> tuple[torch.Tensor, dict[str, float], dict[str, torch.Tensor]]:
-    """One forward pass of the full model. Returns (total loss, logged values, tensors for pictures)."""
+    """One forward pass of the full model. Returns (total loss, logged values, tensors for pictures).
+    With ``bf16`` the networks run under bf16 autocast; their outputs and every loss are float32."""
     L, S = cfg.loss, cfg.sampling
     b, _, h, w = images.shape
-    props = model(images)
+    amp = lambda: autocast(images.device, bf16)  # noqa: E731
+    with amp():
+        props = model(images)
     valid = model.detector.inner
 
     # --- background loss: which boxes does the background fail to explain? (trains p)
@@ -104,16 +107,19 @@ def stage2_losses(
     k = cells.shape[1]
     rep = lambda x: x.repeat_interleave(k, dim=0)  # noqa: E731  (B,...) -> (B*K,...)
     boxes_bg = _gather(props.boxes, cells)
-    bars, holes = background_for_boxes(rep(images), None if backgrounds is None else rep(backgrounds), inpainter,
-                                       boxes_bg, L.hole_expand)
-    errors = error_map(bars, rep(images))
-    frame_errors = None if backgrounds is None else error_map(backgrounds, images)  # (B,H,W), whole frame
-    if frame_errors is not None:
+    if backgrounds is not None:
+        # I_bar equals I outside the hole, so a box's error is the frame's error map inside its hole
+        frame_errors = error_map(backgrounds, images)  # (B,H,W), whole frame
         level = frame_errors.mean(dim=(1, 2))  # typical background error of each frame
+        errors, holes = frame_errors, box_mask(expand_box(boxes_bg, L.hole_expand), h, w).view(b, k, h, w)
     else:
+        frame_errors = None
         level = torch.full((b,), stats.level if stats.count else 0.0)
-    rewards = background_reward(errors, holes, L.reward, rep(level)).view(b, k)
+        bars, holes = background_for_boxes(rep(images), None, inpainter, boxes_bg, L.hole_expand)
+        errors, level = error_map(bars, rep(images)), rep(level)
+    rewards = background_reward(errors, holes, L.reward, level).view(b, k)
     density = background_reward(errors, holes, "density").view(b, k)
+    level = level[::k] if backgrounds is None else level  # (B,) again
     stats.update(*distributed.average_scalars(rewards.mean().item(), density.mean().item(),
                                               (rewards - rewards.mean()).abs().mean().item()))
     spread = max(stats.spread, 1e-8) if L.normalize_reward else 1.0  # scale-free rewards (a running constant)
@@ -128,15 +134,21 @@ def stage2_losses(
         bars_fg, _ = background_for_boxes(images, backgrounds, inpainter, boxes_fg, L.hole_expand)
         errors_fg, imgs_fg, level_fg = error_map(bars_fg, images), images, level
     else:
-        w_fg, boxes_fg, bars_fg = weights, boxes_bg, bars
-        errors_fg, imgs_fg, level_fg = errors, rep(images), rep(level)
+        w_fg, boxes_fg, imgs_fg, level_fg = weights, boxes_bg, rep(images), rep(level)
+        if backgrounds is None:
+            bars_fg, errors_fg = bars, errors
+        else:
+            bars_fg, _ = background_for_boxes(imgs_fg, rep(backgrounds), None, boxes_fg, L.hole_expand)
+            errors_fg = error_map(bars_fg, imgs_fg)
     w_fg = w_fg.flatten()
     if S.disentangled:
         w_fg = w_fg.detach()
-    foreground, mask = model.segment(imgs_fg, boxes_fg)
+    with amp():
+        foreground, mask = model.segment(imgs_fg, boxes_fg)
     resynth, full_mask = resynthesize(bars_fg, foreground, mask, boxes_fg)
     l_fg = (w_fg * pixel_mse(resynth, imgs_fg)).mean()
-    l_f = (w_fg * perceptual_distance(phi, resynth, imgs_fg)).mean() if phi is not None else torch.zeros(())
+    with amp():
+        l_f = (w_fg * perceptual_distance(phi, resynth, imgs_fg)).mean() if phi is not None else torch.zeros(())
     mask_for_prior = uncrop(mask, boxes_fg.detach(), h, w) if S.disentangled else full_mask
     l_v = mask_prior(mask_for_prior, L.tau)
     l_p = probability_prior(props.probs, L.prob_prior)
@@ -263,6 +275,7 @@ def train_model(
         save_checkpoint(run_dir / "model.pt", model_payload(model, cfg, step))
 
     main = distributed.is_main()
+    bf16 = use_bf16(cfg.train.precision, device)
     logger = MetricsLogger(run_dir, "train", enabled=main)
     budget = Budget(cfg.train.steps, cfg.train.minutes)
     model.train()
@@ -279,7 +292,8 @@ def train_model(
             bgs[flip] = bgs[flip].flip(-1)
             bgs = bgs.to(device)
         g_local = step_generator(cfg.train.seed, step, salt=3 + distributed.rank())  # this rank's samples
-        total, terms, pictures = stage2_losses(model, inpainter, phi, images.to(device), bgs, cfg, stats, g_local)
+        total, terms, pictures = stage2_losses(model, inpainter, phi, images.to(device), bgs, cfg, stats, g_local,
+                                               bf16)
         opt.zero_grad(set_to_none=True)
         total.backward()
         distributed.average_gradients(model.parameters())

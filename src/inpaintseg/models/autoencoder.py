@@ -89,7 +89,7 @@ class SegmentationAutoencoder(nn.Module):
         for stage in self.stages:
             x = stage(x)
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        out = self.out(x)
+        out = self.out(x).float()  # float32 heads also under bf16 autocast
         foreground = torch.sigmoid(out[:, :3])
         mask = torch.sigmoid(out[:, 3:4]).clamp(1e-4, 1.0)
         return foreground, mask

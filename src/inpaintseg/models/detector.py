@@ -77,7 +77,7 @@ class Detector(nn.Module):
         x = image
         if x.shape[-2:] != (h_in, w_in):
             x = F.interpolate(x, size=(h_in, w_in), mode="bilinear", align_corners=False, antialias=True)
-        out = self.head(self.backbone(self.normalize(x)))  # (B, 5, G_h, G_w)
+        out = self.head(self.backbone(self.normalize(x))).float()  # (B, 5, G_h, G_w), float32 under autocast
         out = out.flatten(2).transpose(1, 2)  # (B, C, 5)
         gh, gw = self.grid
         offset = torch.tanh(out[..., 0:2]) * self.offset_range

@@ -37,5 +37,5 @@ def perceptual_distance(phi: PerceptualFeatures, x: torch.Tensor, y: torch.Tenso
     """Per-image mean squared feature distance, (B,). Gradients flow to ``x`` (and ``y``)."""
     total = 0
     for fx, fy in zip(phi(x), phi(y), strict=True):
-        total = total + (fx - fy).pow(2).mean(dim=(1, 2, 3))
+        total = total + (fx.float() - fy.float()).pow(2).mean(dim=(1, 2, 3))
     return total
