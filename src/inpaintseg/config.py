@@ -317,23 +317,27 @@ def from_dict(data: dict[str, Any], base: Config | None = None) -> Config:
     return cfg
 
 
-def load(path: str | Path) -> Config:
-    """Load a YAML config file (parsed with ``yaml.safe_load``: no object construction)."""
+def _read_yaml(path: str | Path) -> dict[str, Any]:
+    """Parse a YAML config file with ``yaml.safe_load`` (no object construction); errors name the file."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config ({e})") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML ({e})") from None
-    return from_dict(data or {})
+
+
+def load(path: str | Path) -> Config:
+    """Load a YAML config file (parsed with ``yaml.safe_load``: no object construction)."""
+    return from_dict(_read_yaml(path))
 
 
 def resolve(preset_name: str = "cpu", config_file: str | Path | None = None, overrides: list[str] = ()) -> Config:
     """Preset, then config file, then ``key=value`` overrides, in that order."""
     cfg = preset(preset_name)
     if config_file is not None:
-        cfg = from_dict(yaml.safe_load(Path(config_file).read_text(encoding="utf-8")) or {}, base=cfg)
+        cfg = from_dict(_read_yaml(config_file), base=cfg)
     return apply_overrides(cfg, list(overrides))
 
 

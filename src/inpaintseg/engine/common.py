@@ -9,6 +9,9 @@ from pathlib import Path
 
 import torch
 
+from inpaintseg.engine import distributed
+from inpaintseg.errors import InpaintsegError
+
 
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
@@ -61,3 +64,31 @@ class Budget:
 
     def done(self, step: int) -> bool:
         return step >= self.steps or (self.seconds > 0 and self.elapsed() >= self.seconds)
+
+
+class NonFiniteGuard:
+    """Skips optimiser steps whose loss is NaN or infinite; ``limit`` consecutive ones stop the run.
+
+    ``ok(loss)`` returns False (skip this step's update) when the loss is not finite on any rank, and raises
+    :class:`InpaintsegError` naming the last good checkpoint after ``limit`` such steps in a row.
+    """
+
+    def __init__(self, checkpoint: Path, limit: int = 10) -> None:
+        self.checkpoint = checkpoint
+        self.limit = limit
+        self.consecutive = 0
+        self.skipped = 0
+
+    def ok(self, loss: torch.Tensor) -> bool:
+        if not distributed.any_rank(not bool(torch.isfinite(loss.detach()).all())):
+            self.consecutive = 0
+            return True
+        self.consecutive += 1
+        self.skipped += 1
+        if self.consecutive >= self.limit:
+            where = f"the last good checkpoint is {self.checkpoint}" if self.checkpoint.exists() else (
+                "no checkpoint was written yet")
+            raise InpaintsegError(
+                f"the loss was NaN or infinite for {self.limit} steps in a row; stopping ({where}; resume with "
+                "--resume, perhaps with a lower learning rate)")
+        return False

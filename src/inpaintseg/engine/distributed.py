@@ -82,3 +82,12 @@ def agree(flag: bool) -> bool:
     t = torch.tensor([1 if flag else 0])
     dist.broadcast(t, src=0)
     return bool(t.item())
+
+
+def any_rank(flag: bool) -> bool:
+    """True when ``flag`` is true on at least one rank (e.g. a non-finite loss anywhere)."""
+    if world_size() == 1:
+        return flag
+    t = torch.tensor([1 if flag else 0])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())

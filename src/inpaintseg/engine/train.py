@@ -25,7 +25,7 @@ from tqdm import tqdm
 from inpaintseg.config import Config
 from inpaintseg.engine import distributed
 from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
-from inpaintseg.engine.common import Budget, autocast, pick_device, step_generator, use_bf16
+from inpaintseg.engine.common import Budget, NonFiniteGuard, autocast, pick_device, step_generator, use_bf16
 from inpaintseg.engine.data import FrameBank
 from inpaintseg.engine.logger import MetricsLogger
 from inpaintseg.engine.train_inpainter import load_inpainter
@@ -281,34 +281,42 @@ def train_model(
     model.train()
     bar = tqdm(desc="stage 2: detector+segmenter", total=cfg.train.steps if cfg.train.minutes <= 0 else None,
                initial=step, disable=not (progress and main), unit="step")
-    while not distributed.agree(budget.done(step)):
-        g = step_generator(cfg.train.seed, step, salt=2)  # the global batch: identical on every rank
-        idx = torch.randint(len(bank), (cfg.train.batch,), generator=g)
-        flip = torch.rand(len(idx), generator=g) < 0.5
-        idx, flip = distributed.shard(idx), distributed.shard(flip)
-        images, bgs = bank.batch(idx)
-        images[flip] = images[flip].flip(-1)
-        if bgs is not None:
-            bgs[flip] = bgs[flip].flip(-1)
-            bgs = bgs.to(device)
-        g_local = step_generator(cfg.train.seed, step, salt=3 + distributed.rank())  # this rank's samples
-        total, terms, pictures = stage2_losses(model, inpainter, phi, images.to(device), bgs, cfg, stats, g_local,
-                                               bf16)
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        distributed.average_gradients(model.parameters())
-        opt.step()
-        step += 1
-        bar.update(1)
-        bar.set_postfix(p_max=f"{terms['vital/p_max']:.2f}",
-                        box=f"{terms['vital/box_w']:.2f}x{terms['vital/box_h']:.2f}")
-        if step % cfg.train.log_every == 0:
-            logger.log(step, {**terms, "time/elapsed_s": budget.elapsed()})
-        if step % cfg.train.image_every == 0:
-            logger.images(step, "train/input_background_resynthesis_mask_probs",
-                          picture_grid(pictures, model.detector.grid))
-        if step % cfg.train.checkpoint_every == 0:
-            checkpoint()
+    guard = NonFiniteGuard(last)
+    try:
+        while not distributed.agree(budget.done(step)):
+            g = step_generator(cfg.train.seed, step, salt=2)  # the global batch: identical on every rank
+            idx = torch.randint(len(bank), (cfg.train.batch,), generator=g)
+            flip = torch.rand(len(idx), generator=g) < 0.5
+            idx, flip = distributed.shard(idx), distributed.shard(flip)
+            images, bgs = bank.batch(idx)
+            images[flip] = images[flip].flip(-1)
+            if bgs is not None:
+                bgs[flip] = bgs[flip].flip(-1)
+                bgs = bgs.to(device)
+            g_local = step_generator(cfg.train.seed, step, salt=3 + distributed.rank())  # this rank's samples
+            total, terms, pictures = stage2_losses(model, inpainter, phi, images.to(device), bgs, cfg, stats,
+                                                   g_local, bf16)
+            opt.zero_grad(set_to_none=True)
+            if guard.ok(total):
+                total.backward()
+                distributed.average_gradients(model.parameters())
+                opt.step()
+            else:
+                logger.log(step, {"skipped/nonfinite_loss": float(guard.skipped)})
+            step += 1
+            bar.update(1)
+            bar.set_postfix(p_max=f"{terms['vital/p_max']:.2f}",
+                            box=f"{terms['vital/box_w']:.2f}x{terms['vital/box_h']:.2f}")
+            if step % cfg.train.log_every == 0:
+                logger.log(step, {**terms, "time/elapsed_s": budget.elapsed()})
+            if step % cfg.train.image_every == 0:
+                logger.images(step, "train/input_background_resynthesis_mask_probs",
+                              picture_grid(pictures, model.detector.grid))
+            if step % cfg.train.checkpoint_every == 0:
+                checkpoint()
+    except KeyboardInterrupt:  # Ctrl-C / SIGINT: keep the work done so far, resumable with --resume
+        checkpoint()
+        raise
     bar.close()
     checkpoint()
     logger.close()

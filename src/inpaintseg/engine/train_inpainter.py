@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -10,7 +11,7 @@ from tqdm import tqdm
 from inpaintseg.config import Config
 from inpaintseg.engine import distributed
 from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
-from inpaintseg.engine.common import Budget, pick_device, step_generator
+from inpaintseg.engine.common import Budget, NonFiniteGuard, pick_device, step_generator
 from inpaintseg.engine.data import FrameBank
 from inpaintseg.engine.logger import MetricsLogger
 from inpaintseg.losses import inpainter_loss
@@ -91,29 +92,38 @@ def train_inpainter(
     bar = tqdm(desc="stage 1: inpainter", total=c.steps if c.minutes <= 0 else None, initial=step,
                disable=not (progress and main), unit="step")
     running = None
-    while not distributed.agree(budget.done(step)):
-        g = step_generator(cfg.train.seed, step, salt=1)  # the global batch, identical on every rank
-        images = distributed.shard(sample_batch(bank, c.batch, g)).to(device)
-        holes = distributed.shard(random_holes(c.batch, h, w, c.hole_min, c.hole_max, g)).to(device)
-        pred = net.inpaint(images, holes)
-        perc = perceptual_distance(phi, pred, images) if phi is not None else None
-        terms = inpainter_loss(pred, images, holes, perc, c.w_perceptual)
-        opt.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        distributed.average_gradients(net.parameters())
-        opt.step()
-        step += 1
-        bar.update(1)
-        l2 = terms["l2"].item()
-        running = l2 if running is None else 0.98 * running + 0.02 * l2
-        bar.set_postfix(l2=f"{running:.4f}")
-        if step % cfg.train.log_every == 0:
-            logger.log(step, {f"inpainter/{k}": v.item() for k, v in terms.items()})
-        if step % cfg.train.image_every == 0:
-            logger.images(step, "inpainter/input_hole_output",
-                          torch.cat([images[0] * (1 - holes[0]), pred[0].detach(), images[0]], dim=-1))
-        if step % cfg.train.checkpoint_every == 0:
-            checkpoint(last)
+    guard = NonFiniteGuard(last)
+    try:
+        while not distributed.agree(budget.done(step)):
+            g = step_generator(cfg.train.seed, step, salt=1)  # the global batch, identical on every rank
+            images = distributed.shard(sample_batch(bank, c.batch, g)).to(device)
+            holes = distributed.shard(random_holes(c.batch, h, w, c.hole_min, c.hole_max, g)).to(device)
+            pred = net.inpaint(images, holes)
+            perc = perceptual_distance(phi, pred, images) if phi is not None else None
+            terms = inpainter_loss(pred, images, holes, perc, c.w_perceptual)
+            opt.zero_grad(set_to_none=True)
+            if guard.ok(terms["total"]):
+                terms["total"].backward()
+                distributed.average_gradients(net.parameters())
+                opt.step()
+            else:
+                logger.log(step, {"skipped/nonfinite_loss": float(guard.skipped)})
+            step += 1
+            bar.update(1)
+            l2 = terms["l2"].item()
+            if math.isfinite(l2):
+                running = l2 if running is None else 0.98 * running + 0.02 * l2
+            bar.set_postfix(l2=f"{running or float('nan'):.4f}")
+            if step % cfg.train.log_every == 0:
+                logger.log(step, {f"inpainter/{k}": v.item() for k, v in terms.items()})
+            if step % cfg.train.image_every == 0:
+                logger.images(step, "inpainter/input_hole_output",
+                              torch.cat([images[0] * (1 - holes[0]), pred[0].detach(), images[0]], dim=-1))
+            if step % cfg.train.checkpoint_every == 0:
+                checkpoint(last)
+    except KeyboardInterrupt:  # Ctrl-C / SIGINT: keep the work done so far, resumable with --resume
+        checkpoint(last)
+        raise
     bar.close()
     checkpoint(last)
     checkpoint(run_dir / "inpainter.pt")
