@@ -1,10 +1,47 @@
 """Pictures of predictions: the paper's figure-6 view (cell probabilities as dots, chosen box, offset line,
-mask tint)."""
+mask tint) and a plain overlay (mask tint, outline and box per object) for videos and quick looks."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+# One colour per object (RGB), reused cyclically when there are more objects.
+PALETTE: tuple[tuple[int, int, int], ...] = (
+    (255, 64, 0), (0, 160, 255), (60, 200, 60), (230, 200, 0), (200, 0, 200), (0, 200, 200),
+)
+
+
+def object_color(k: int) -> tuple[int, int, int]:
+    """RGB colour of object ``k`` (0 = the most probable)."""
+    return PALETTE[k % len(PALETTE)]
+
+
+def overlay_prediction(image: np.ndarray, prediction, threshold: float = 0.5, alpha: float = 0.45) -> np.ndarray:
+    """RGB uint8 (H,W,3) image + Prediction -> RGB uint8 (H,W,3).
+
+    Object k (in score order) gets colour ``object_color(k)``: its soft mask (H,W) in [0,1] tints the image
+    with weight ``alpha * mask``, the outline of ``mask >= threshold`` is drawn, and its box (xyxy pixels)
+    is drawn as a rectangle labelled with its score.
+    """
+    h, w = image.shape[:2]
+    out = image.astype(np.float32)
+    for k, mask in enumerate(prediction.masks):
+        m = alpha * np.clip(mask, 0, 1)[..., None]
+        out = out * (1 - m) + np.array(object_color(k), np.float32) * m
+    out = np.clip(out, 0, 255).round().astype(np.uint8)
+    thickness = max(1, round(max(h, w) / 200))
+    for k, (mask, box, score) in enumerate(zip(prediction.masks, prediction.boxes, prediction.scores, strict=True)):
+        color = object_color(k)
+        contours, _ = cv2.findContours((mask >= threshold).astype(np.uint8), cv2.RETR_EXTERNAL,
+                                       cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, color, thickness, cv2.LINE_AA)
+        x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+        cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), color, thickness, cv2.LINE_AA)
+        scale = max(0.3, max(h, w) / 800)
+        cv2.putText(out, f"{float(score):.2f}", (max(0, x0), max(10, y0 - 3)), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    color, thickness, cv2.LINE_AA)
+    return out
 
 
 def plot_prediction(image: np.ndarray, prediction, tint: tuple[int, int, int] = (255, 64, 0)) -> np.ndarray:
