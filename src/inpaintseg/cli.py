@@ -59,7 +59,20 @@ def cmd_train(a: argparse.Namespace, inpainter_only: bool = False) -> int:
 def cmd_predict(a: argparse.Namespace) -> int:
     from inpaintseg.predict import predict_source
 
-    out = predict_source(a.model, a.source, a.out, batch=a.batch, device=a.device)
+    out = predict_source(a.model, a.source, a.out, batch=a.batch, device=a.device, save=a.save,
+                         max_objects=a.max_objects, nms_iou=a.nms_iou, min_prob=a.min_prob, crf=a.crf,
+                         threshold=a.threshold)
+    from inpaintseg.engine.distributed import is_main
+
+    if is_main():  # one line under torchrun, not one per process
+        print(f"wrote {out}")
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from inpaintseg.export import export_model
+
+    out = export_model(a.model, a.out, format=a.format)
     print(f"wrote {out}")
     return 0
 
@@ -116,8 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path, help="RUN/model.pt")
     p.add_argument("source", type=Path)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch", type=int, default=8, help="frames per forward pass (default 8)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--save", default="masks",
+                   help="comma-separated outputs: masks (PNGs + detections.json), coco (coco.json), "
+                        "overlay (overlay/<seq>/<frame>.jpg), video (overlay/<seq>.mp4), grid (figure-6 view); "
+                        "default masks")
+    p.add_argument("--max-objects", type=int, default=1, help="objects per frame: top-K cells after NMS (default 1)")
+    p.add_argument("--nms-iou", type=float, default=0.3, help="NMS IoU threshold between boxes (default 0.3)")
+    p.add_argument("--min-prob", type=float, default=0.05,
+                   help="cells below this probability are not extra objects (default 0.05)")
+    p.add_argument("--crf", action="store_true", help="refine masks with a dense CRF (needs inpaintseg[crf])")
+    p.add_argument("--threshold", type=float, default=0.5, help="mask threshold for COCO RLEs/outlines (0.5)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("demo", help="synthetic benchmark -> train -> predict -> evaluate, on built-in data")
@@ -130,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", type=Path)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("export", help="export the inference graph D + T + S to ONNX or TorchScript")
+    p.add_argument("model", type=Path, help="RUN/model.pt")
+    p.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
+    p.add_argument("--out", type=Path, required=True, help="output file, e.g. model.onnx")
+    p.set_defaults(func=cmd_export)
     return parser
 
 
