@@ -122,4 +122,5 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
                       train_sequences=2, test_sequences=1, frames=6)
     assert set(result) >= {"J_mean", "F_mean", "mAP50", "sequences"}
     assert (tmp_path / "demo" / "eval.json").exists()
+    assert (tmp_path / "demo" / "report.html").exists()
     assert "mean" in capsys.readouterr().out

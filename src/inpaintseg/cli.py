@@ -69,6 +69,13 @@ def cmd_predict(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(a: argparse.Namespace) -> int:
+    from inpaintseg.report import write_report
+
+    print(f"wrote {write_report(a.run, a.pred, a.out, gt_root=a.gt, eval_json=a.eval_json)}")
+    return 0
+
+
 def cmd_export(a: argparse.Namespace) -> int:
     from inpaintseg.export import export_model
 
@@ -147,6 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("demo"))
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides on the cpu preset")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("report", help="one self-contained HTML page: metrics, learning curves, best/worst frames")
+    p.add_argument("run", type=Path, help="run folder (config.yaml, train_metrics.jsonl)")
+    p.add_argument("pred", type=Path, help="predictions folder (<seq>/<frame>.png)")
+    p.add_argument("--out", type=Path, required=True, help="output HTML file, e.g. report.html")
+    p.add_argument("--gt", type=Path, help="ground-truth DAVIS root: evaluates if there is no eval JSON; "
+                                           "needed for the frame overlays")
+    p.add_argument("--eval-json", type=Path, help="evaluation JSON (default PRED/../eval.json)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("baseline", help="run a classical baseline (bgsub, mog2, saliency, center)")
     p.add_argument("name")

@@ -1,7 +1,8 @@
 """``inpaintseg demo``: the main job on built-in data, start to finish.
 
 Makes a synthetic PTZ benchmark (training and held-out test sequences from different seeds), trains both
-stages with the ``cpu`` preset, predicts on the held-out sequences and evaluates J, F and mAP@0.5.
+stages with the ``cpu`` preset, predicts on the held-out sequences, evaluates J, F and mAP@0.5 and writes
+the HTML report ``out/report.html``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from inpaintseg.data.synth import generate
 from inpaintseg.engine.pipeline import run_training
 from inpaintseg.evaluate import run as run_evaluate
 from inpaintseg.predict import predict_source
+from inpaintseg.report import write_report
 
 
 def run_demo(out: str | Path = "demo", overrides: list[str] = (), train_sequences: int = 8,
@@ -29,4 +31,7 @@ def run_demo(out: str | Path = "demo", overrides: list[str] = (), train_sequence
     print("[3/4] predicting on the held-out sequences")
     pred = predict_source(model, test_root, out / "pred")
     print("[4/4] evaluating")
-    return run_evaluate(pred, test_root, out / "eval.json")
+    result = run_evaluate(pred, test_root, out / "eval.json")
+    report = write_report(out / "run", pred, out / "report.html", gt_root=test_root, eval_json=out / "eval.json")
+    print(f"report: {report}")
+    return result
