@@ -192,3 +192,22 @@ def test_box_from_mask():
     assert box_from_mask(mask, fallback, 0.1).tolist() == [3, 2, 16, 8]
     assert box_from_mask(np.zeros_like(mask), fallback).tolist() == fallback.tolist()
     assert box_from_mask(mask, fallback, 0.0).tolist() == fallback.tolist()
+
+
+def test_mask_skips_start_as_the_bottleneck_and_leave_the_foreground_alone():
+    from inpaintseg.models.autoencoder import SegmentationAutoencoder
+
+    args = dict(crop_size=32, encoder="small", width=8, latent=16, global_latent=8, decoder_channels=[16, 8, 8, 8])
+    torch.manual_seed(0)
+    plain = SegmentationAutoencoder(**args).eval()
+    torch.manual_seed(0)
+    skips = SegmentationAutoencoder(**args, mask_skips=True).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        (f0, m0), (f1, m1) = plain(x), skips(x)
+        assert torch.equal(f0, f1) and torch.allclose(m0, m1)  # zero-initialised residual head
+        torch.nn.init.normal_(skips.mask_head[-1].weight)
+        f2, m2 = skips(x)
+    assert torch.equal(f0, f2)  # the foreground image still comes from the bottleneck alone
+    assert (m2 - m0).abs().max() > 1e-3
+    assert set(map(id, skips.mask_head.parameters())) <= set(map(id, skips.decoder_parameters()))

@@ -87,6 +87,9 @@ class SegmenterConfig:
     """Spatially invariant part of the bottleneck, replicated over the decoder's first map."""
     decoder_channels: list[int] = field(default_factory=lambda: [512, 256, 128, 64])
     dropout: float = 0.3
+    mask_skips: bool = False
+    """Beyond the paper: the mask (not the foreground image) also sees the encoder's stride-2/4 features and
+    the crop, so it can follow image edges (models/autoencoder.py). False = the paper's pure bottleneck."""
 
 
 @dataclass

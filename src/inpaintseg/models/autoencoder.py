@@ -10,6 +10,12 @@ Decoder: the second half of a U-Net, starting from an (S/16 x S/16) map with the
 over it, 4 stages of (upsample x2, conv-BN-ReLU x2) with ``decoder_channels`` (512, 256, 128, 64).
 
 Outputs: ``foreground`` (B, 3, S, S) in [0, 1] (the image I_hat) and ``mask`` (B, 1, S, S) in [1e-4, 1].
+
+``mask_skips`` (beyond the paper; off in the ``paper`` preset): a small head refines the mask logit from
+the decoder's last features, the encoder's stride-2 and stride-4 features and the crop itself. Only the
+mask sees these skips; the foreground image still comes from the bottleneck alone, so S still cannot copy
+the background into I_hat, and L_fg still tells the mask where I_hat beats the background. The skips let the
+mask follow image edges that a 4x4 bottleneck map cannot place.
 """
 
 from __future__ import annotations
@@ -25,18 +31,20 @@ def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-def _encoder(name: str, width: int, pretrained: str) -> tuple[nn.Module, int, int]:
-    """Returns (module, output channels, stride)."""
+def _encoder(name: str, width: int, pretrained: str) -> tuple[nn.Sequential, int, int, dict[int, tuple[int, int]]]:
+    """Returns (module, output channels, stride, taps): ``taps`` maps the index of a layer of the Sequential
+    whose output is at stride 2 or 4 to (stride, channels)."""
     if name == "small":
         chans = [width, 2 * width, 4 * width, 8 * width]
         layers, cin = [], 3
         for c in chans:
             layers += [_conv_bn_relu(cin, c, 2), _conv_bn_relu(c, c)]
             cin = c
-        return nn.Sequential(*layers), cin, 16
+        return nn.Sequential(*layers), cin, 16, {1: (2, width), 3: (4, 2 * width)}
     net = resnet(name, pretrained)
     body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
-    return body, net.fc.in_features, 32
+    layer1_channels = net.layer1[-1].conv1.in_channels if name == "resnet50" else 64
+    return body, net.fc.in_features, 32, {2: (2, 64), 4: (4, layer1_channels)}
 
 
 class SegmentationAutoencoder(nn.Module):
@@ -50,13 +58,14 @@ class SegmentationAutoencoder(nn.Module):
         decoder_channels: list[int] | tuple[int, ...] = (512, 256, 128, 64),
         dropout: float = 0.3,
         pretrained: str = "none",
+        mask_skips: bool = False,
     ) -> None:
         super().__init__()
         if crop_size % 16:
             raise ValueError("crop_size must be a multiple of 16")
         self.crop_size = crop_size
         self.normalize = Normalize()
-        self.encoder, enc_channels, stride = _encoder(encoder, width, pretrained)
+        self.encoder, enc_channels, stride, self.taps = _encoder(encoder, width, pretrained)
         enc_side = max(1, crop_size // stride)
         self.to_latent = nn.Linear(enc_channels * enc_side * enc_side, latent)
         self.to_global = nn.Linear(enc_channels, global_latent)
@@ -71,16 +80,28 @@ class SegmentationAutoencoder(nn.Module):
             cin = c
         self.stages = nn.ModuleList(stages)
         self.out = nn.Conv2d(cin, 4, 1)
+        self.mask_head = None
+        if mask_skips:
+            skip_channels = sum(c for _, c in self.taps.values())
+            self.mask_head = nn.Sequential(_conv_bn_relu(cin + skip_channels + 3, 32), _conv_bn_relu(32, 32),
+                                           nn.Conv2d(32, 1, 1))
+            nn.init.zeros_(self.mask_head[-1].weight)  # starts as the bottleneck's mask
+            nn.init.zeros_(self.mask_head[-1].bias)
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         return [*self.encoder.parameters(), *self.to_latent.parameters(), *self.to_global.parameters()]
 
     def decoder_parameters(self) -> list[nn.Parameter]:
-        return [*self.from_latent.parameters(), *self.stages.parameters(), *self.out.parameters()]
+        head = [] if self.mask_head is None else [*self.mask_head.parameters()]
+        return [*self.from_latent.parameters(), *self.stages.parameters(), *self.out.parameters(), *head]
 
     def forward(self, patch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B,3,S,S) in [0,1] -> (foreground (B,3,S,S) in [0,1], mask (B,1,S,S) in [1e-4,1])."""
-        feats = self.encoder(self.normalize(patch))
+        feats, skips = self.normalize(patch), []
+        for i, layer in enumerate(self.encoder):
+            feats = layer(feats)
+            if self.mask_head is not None and i in self.taps:
+                skips.append(feats)
         z = self.dropout(torch.relu(self.to_latent(feats.flatten(1))))
         g = self.dropout(torch.relu(self.to_global(feats.mean(dim=(2, 3)))))
         b, m = patch.shape[0], self.map_side
@@ -91,5 +112,10 @@ class SegmentationAutoencoder(nn.Module):
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         out = self.out(x).float()  # float32 heads also under bf16 autocast
         foreground = torch.sigmoid(out[:, :3])
-        mask = torch.sigmoid(out[:, 3:4]).clamp(1e-4, 1.0)
+        mask_logit = out[:, 3:4]
+        if self.mask_head is not None:
+            side = x.shape[-2:]
+            ups = [F.interpolate(f, size=side, mode="bilinear", align_corners=False) for f in skips]
+            mask_logit = mask_logit + self.mask_head(torch.cat([x, *ups, patch.to(x.dtype)], dim=1)).float()
+        mask = torch.sigmoid(mask_logit).clamp(1e-4, 1.0)
         return foreground, mask

@@ -62,5 +62,6 @@ def build_model(cfg: Config) -> InpaintSegModel:
         decoder_channels=s.decoder_channels,
         dropout=s.dropout,
         pretrained=cfg.train.pretrained,
+        mask_skips=s.mask_skips,
     )
     return InpaintSegModel(detector, segmenter)
