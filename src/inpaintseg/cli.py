@@ -76,6 +76,16 @@ def cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diagnose(a: argparse.Namespace) -> int:
+    from inpaintseg.diagnose import diagnose, format_report, write_json
+
+    result = diagnose(a.run, a.data, a.frames)
+    print(format_report(result), end="")
+    if a.out is not None:
+        print(f"wrote {write_json(result, a.out)}")
+    return 0
+
+
 def cmd_export(a: argparse.Namespace) -> int:
     from inpaintseg.export import export_model
 
@@ -163,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
                                            "needed for the frame overlays")
     p.add_argument("--eval-json", type=Path, help="evaluation JSON (default PRED/../eval.json)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("diagnose", help="why a run fails or works: vital signs over time, background contrast "
+                                        "and detector/mask figures against ground truth")
+    p.add_argument("run", type=Path, help="run folder (model.pt, train_metrics.jsonl, config.yaml)")
+    p.add_argument("data", type=Path, help="DAVIS root with Annotations (ground truth: diagnosis only)")
+    p.add_argument("--out", type=Path, help="also write the result as JSON, e.g. diag.json")
+    p.add_argument("--frames", type=int, default=10, help="frames per sequence, evenly spaced (default 10; 0 = all)")
+    p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("baseline", help="run a classical baseline (bgsub, mog2, saliency, center)")
     p.add_argument("name")
