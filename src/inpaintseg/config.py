@@ -209,6 +209,7 @@ def _cpu_preset() -> Config:
     cfg.segmenter.latent = 128
     cfg.segmenter.global_latent = 64
     cfg.segmenter.decoder_channels = [128, 64, 32, 16]
+    cfg.segmenter.mask_skips = True
     cfg.train.pretrained = "none"
     cfg.train.steps = 100_000
     cfg.train.minutes = 18.0

@@ -246,12 +246,13 @@ def train_model(
     run_dir = Path(run_dir)
     device = pick_device(cfg.train.device)
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg).to(device)
+    cl = torch.channels_last  # 12% faster steps on this CPU (benchmarks/train_speed.py); same values
+    model = build_model(cfg).to(device, memory_format=cl)
     inpainter = None
     if bank.backgrounds is None:
         inpainter = load_inpainter(run_dir / "inpainter.pt", device)
         inpainter.requires_grad_(False)
-    phi = PerceptualFeatures(cfg.train.pretrained).to(device) if cfg.loss.w_perceptual > 0 else None
+    phi = PerceptualFeatures(cfg.train.pretrained).to(device, memory_format=cl) if cfg.loss.w_perceptual > 0 else None
     opt = make_optimizer(model, cfg)
     stats = RunningStats()
     step = 0
@@ -294,8 +295,8 @@ def train_model(
                 bgs[flip] = bgs[flip].flip(-1)
                 bgs = bgs.to(device)
             g_local = step_generator(cfg.train.seed, step, salt=3 + distributed.rank())  # this rank's samples
-            total, terms, pictures = stage2_losses(model, inpainter, phi, images.to(device), bgs, cfg, stats,
-                                                   g_local, bf16)
+            images = images.to(device, memory_format=cl)
+            total, terms, pictures = stage2_losses(model, inpainter, phi, images, bgs, cfg, stats, g_local, bf16)
             opt.zero_grad(set_to_none=True)
             if guard.ok(total):
                 total.backward()
