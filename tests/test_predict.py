@@ -150,6 +150,45 @@ def test_predictor_k1_is_argmax_and_k_objects_are_segmented_separately(data, pre
     assert np.all(iou <= 0.3)
 
 
+def test_two_figures_far_apart_give_two_objects_and_duplicates_are_suppressed(predictor, tmp_path, monkeypatch):
+    """A synthetic frame with two figures; the detector's output is replaced by a hand-made one: the best cell
+    and a neighbour both propose figure A, a third cell figure B. K=2 with NMS must return A and B."""
+    root = generate(tmp_path / "two", camera="static", sequences=1, frames=4, size=(192, 96), figures=2, seed=11)
+    meta = json.loads((root / "meta.json").read_text())
+    frames = meta["sequences"]["seq000"]["frames"]
+    far = [f for f in frames if box_iou(np.array(f["boxes"][:1], float), np.array(f["boxes"][1:2], float))[0, 0] == 0]
+    assert far, "the generator put the two figures on top of each other in every frame"
+    frame = far[0]
+    image = read_image(root / "JPEGImages" / "seq000" / f"{frame['name']}.jpg")
+    h, w = image.shape[:2]
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = frame["boxes"][:2]
+    to_cxcywh = lambda x0, y0, x1, y1: [(x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h]  # noqa: E731
+    real = predictor.model.detector.forward
+
+    def fake(x):
+        props = real(x)
+        c = props.probs.shape[1]
+        boxes = torch.tensor([[0.5, 0.5, 0.05, 0.05]] * c).repeat(x.shape[0], 1, 1)
+        probs = torch.full((x.shape[0], c), 0.05 / (c - 3))
+        box_a = to_cxcywh(ax0, ay0, ax1, ay1)
+        chosen = ((5, box_a, 0.5), (6, [box_a[0] + 0.01, *box_a[1:]], 0.3), (9, to_cxcywh(bx0, by0, bx1, by1), 0.15))
+        for cell, box, p in chosen:
+            boxes[:, cell] = torch.tensor(box)
+            probs[:, cell] = p
+        return type(props)(logits=probs.log(), probs=probs, boxes=boxes, scale_logits=props.scale_logits,
+                           grid=props.grid)
+
+    monkeypatch.setattr(predictor.model.detector, "forward", fake)
+    two = Predictor(predictor.model, predictor.cfg, max_objects=2, box_from_mask=0).predict(image)
+    assert two.cells.tolist() == [5, 9]  # cell 6 (a duplicate of figure A, IoU > 0.3) is suppressed
+    np.testing.assert_allclose(two.boxes, [[ax0, ay0, ax1, ay1], [bx0, by0, bx1, by1]], atol=0.01 * w)
+    for k, (x0, y0, x1, y1) in enumerate(two.boxes.round().astype(int)):
+        outside = two.masks[k].copy()
+        outside[max(y0 - 1, 0) : y1 + 1, max(x0 - 1, 0) : x1 + 1] = 0
+        assert outside.max() == 0  # each object's mask lies in its own box
+    assert Predictor(predictor.model, predictor.cfg, max_objects=1).predict(image).cells.tolist() == [5]
+
+
 def test_bad_options_are_config_errors(predictor):
     with pytest.raises(InpaintsegError, match="max_objects"):
         Predictor(predictor.model, predictor.cfg, max_objects=0)
