@@ -120,6 +120,9 @@ class LossConfig:
     """Weight of a mask term from the background difference (beyond the paper): binary cross-entropy between
     S's mask and a soft target that is 0 where the background error is at the frame's mean and 1 at five
     times the mean, in the crop. 0 = the paper (S trained by L_fg, L_f, L_v only)."""
+    mask_target_closing: float = 0.0
+    """Morphological closing of the ``w_mask_bg`` target, kernel = this fraction of the image width (beyond the
+    paper; 0 = off): fills the holes that ghosts of slow objects leave in the temporal background's error."""
     w_scale_reg: float = 0.0
     """Penalty on scale pre-activations beyond +-2 (keeps boxes off the bounds; beyond the paper)."""
 

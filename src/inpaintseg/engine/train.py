@@ -34,6 +34,7 @@ from inpaintseg.losses import (
     background_mask_target,
     background_reward,
     box_fit_loss,
+    close_holes,
     error_map,
     mask_bce,
     mask_prior,
@@ -167,8 +168,10 @@ def stage2_losses(
         total = total + L.w_box_fit * l_fit
         terms["loss/box_fit"] = l_fit.item()
     if L.w_mask_bg > 0:
-        target = crop(signal[:, None], boxes_fg.detach(), mask.shape[-1])
-        l_mask = mask_bce(mask, background_mask_target(target, level_fg))
+        target = background_mask_target(signal[:, None], level_fg)  # (B,1,H,W) over the frame
+        if L.mask_target_closing > 0:
+            target = close_holes(target, max(3, 2 * round(L.mask_target_closing * w / 2) + 1))
+        l_mask = mask_bce(mask, crop(target, boxes_fg.detach(), mask.shape[-1]))
         total = total + L.w_mask_bg * l_mask
         terms["loss/mask_bg"] = l_mask.item()
     if L.w_scale_reg > 0:
