@@ -39,15 +39,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_line
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -188,20 +186,6 @@ class TrainStep:
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         self.opt.step()
-
-
-def machine_line(threads: int) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"machine: {cpu} ({os.cpu_count()} logical CPUs, native bf16: {cpu_has_native_bf16()}), "
-            f"{threads} torch threads, torch {torch.__version__}, python {platform.python_version()}, "
-            f"date {time.strftime('%Y-%m-%d %H:%M')}")
 
 
 def gflops(x: float) -> str:

@@ -30,7 +30,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from machine import machine_line
 
 from inpaintseg.config import resolve
 from inpaintseg.engine.checkpoint import save_checkpoint
@@ -146,19 +146,6 @@ def measure_rss(model: Path, video: Path, out: Path, batch: int, threads: int, d
     if proc.returncode != 0:
         raise RuntimeError(f"child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def machine_line(threads: int) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"machine: {cpu} ({os.cpu_count()} logical CPUs), {threads} torch threads, torch {torch.__version__}, "
-            f"python {platform.python_version()}, date {time.strftime('%Y-%m-%d')}")
 
 
 def main() -> None:

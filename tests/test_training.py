@@ -12,14 +12,7 @@ from inpaintseg.engine.pipeline import run_training
 from inpaintseg.errors import InpaintsegError
 from inpaintseg.evaluate import evaluate
 from inpaintseg.predict import Predictor
-
-TINY = [
-    "data.background=inpainter", "sampling.method=importance",
-    "data.size=[64,64]", "detector.input_size=[64,64]", "segmenter.crop_size=32", "segmenter.width=8",
-    "segmenter.latent=16", "segmenter.global_latent=8", "segmenter.decoder_channels=[16,8,8,8]",
-    "inpainter.channels=[4,8,8,8,8,8]", "inpainter.batch=4", "train.batch=4", "train.log_every=1",
-    "train.checkpoint_every=2", "train.image_every=2", "inpainter.minutes=0", "train.minutes=0",
-]
+from tests.helpers import TINY
 
 
 @pytest.fixture(scope="module")

@@ -92,3 +92,14 @@ class NonFiniteGuard:
                 f"the loss was NaN or infinite for {self.limit} steps in a row; stopping ({where}; resume with "
                 "--resume, perhaps with a lower learning rate)")
         return False
+
+    def update(self, loss: torch.Tensor, parameters, optimizer: torch.optim.Optimizer, logger, step: int) -> None:
+        """One optimiser update from ``loss`` (backward, gradient average over ranks, step), or, when the loss
+        is not finite, none: the skip is counted and logged as ``skipped/nonfinite_loss``."""
+        optimizer.zero_grad(set_to_none=True)
+        if self.ok(loss):
+            loss.backward()
+            distributed.average_gradients(parameters)
+            optimizer.step()
+        else:
+            logger.log(step, {"skipped/nonfinite_loss": float(self.skipped)})

@@ -113,14 +113,14 @@ def stage2_losses(
         frame_errors = error_map(backgrounds, images)  # (B,H,W), whole frame
         level = frame_errors.mean(dim=(1, 2))  # typical background error of each frame
         errors, holes = frame_errors, box_mask(expand_box(boxes_bg, L.hole_expand), h, w).view(b, k, h, w)
+        reward_level = level
     else:
         frame_errors = None
         level = torch.full((b,), stats.level if stats.count else 0.0)
         bars, holes = background_for_boxes(rep(images), None, inpainter, boxes_bg, L.hole_expand)
-        errors, level = error_map(bars, rep(images)), rep(level)
-    rewards = background_reward(errors, holes, L.reward, level).view(b, k)
+        errors, reward_level = error_map(bars, rep(images)), rep(level)  # one (image, box) pair per row
+    rewards = background_reward(errors, holes, L.reward, reward_level).view(b, k)
     density = background_reward(errors, holes, "density").view(b, k)
-    level = level[::k] if backgrounds is None else level  # (B,) again
     stats.update(*distributed.average_scalars(rewards.mean().item(), density.mean().item(),
                                               (rewards - rewards.mean()).abs().mean().item()))
     spread = max(stats.spread, 1e-8) if L.normalize_reward else 1.0  # scale-free rewards (a running constant)
@@ -300,13 +300,7 @@ def train_model(
             g_local = step_generator(cfg.train.seed, step, salt=3 + distributed.rank())  # this rank's samples
             images = images.to(device, memory_format=cl)
             total, terms, pictures = stage2_losses(model, inpainter, phi, images, bgs, cfg, stats, g_local, bf16)
-            opt.zero_grad(set_to_none=True)
-            if guard.ok(total):
-                total.backward()
-                distributed.average_gradients(model.parameters())
-                opt.step()
-            else:
-                logger.log(step, {"skipped/nonfinite_loss": float(guard.skipped)})
+            guard.update(total, model.parameters(), opt, logger, step)
             step += 1
             bar.update(1)
             bar.set_postfix(p_max=f"{terms['vital/p_max']:.2f}",

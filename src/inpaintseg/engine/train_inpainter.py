@@ -101,13 +101,7 @@ def train_inpainter(
             pred = net.inpaint(images, holes)
             perc = perceptual_distance(phi, pred, images) if phi is not None else None
             terms = inpainter_loss(pred, images, holes, perc, c.w_perceptual)
-            opt.zero_grad(set_to_none=True)
-            if guard.ok(terms["total"]):
-                terms["total"].backward()
-                distributed.average_gradients(net.parameters())
-                opt.step()
-            else:
-                logger.log(step, {"skipped/nonfinite_loss": float(guard.skipped)})
+            guard.update(terms["total"], net.parameters(), opt, logger, step)
             step += 1
             bar.update(1)
             l2 = terms["l2"].item()
