@@ -112,7 +112,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
 
     over = [o for o in TINY if not o.startswith(("data.background", "sampling.method"))]
     result = run_demo(tmp_path / "demo", [*over, "train.steps=2", "data.temporal_offsets=[-2,2]"],
-                      train_sequences=2, test_sequences=1, frames=6)
+                      train_sequences=2, train_frames=6, test_sequences=1, test_frames=6)
     assert set(result) >= {"J_mean", "F_mean", "mAP50", "sequences"}
     assert (tmp_path / "demo" / "eval.json").exists()
     assert (tmp_path / "demo" / "report.html").exists()

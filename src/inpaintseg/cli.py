@@ -50,7 +50,7 @@ def cmd_train(a: argparse.Namespace, inpainter_only: bool = False) -> int:
     from inpaintseg.config import resolve
     from inpaintseg.engine.pipeline import run_training
 
-    cfg = resolve(a.preset, a.config, a.overrides)
+    cfg = resolve(a.preset, a.config, [*a.overrides, *(["data.flow=true"] if a.flow else [])])
     path = run_training(cfg, a.data, a.out, resume=a.resume, inpainter_only=inpainter_only)
     print(f"wrote {path}")
     return 0
@@ -102,6 +102,15 @@ def cmd_baseline(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_flow(a: argparse.Namespace) -> int:
+    from inpaintseg.data.flow import write_flow_images
+
+    out = write_flow_images(a.source, a.out, method=a.method, raft_weights=a.raft_weights,
+                            size=a.size)
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from inpaintseg.demo import run_demo
 
@@ -139,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("data", type=Path, help="images folder, DAVIS root, video file or folder of videos")
         p.add_argument("--out", type=Path, required=True, help="run folder")
         p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+        p.add_argument("--flow", action="store_true",
+                       help="add the optical-flow branch (video data; same as the override data.flow=true)")
         _add_config_args(p)
         p.set_defaults(func=lambda a, only=only: cmd_train(a, inpainter_only=only))
 
@@ -187,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", type=Path)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("flow", help="camera-stabilised optical flow of every frame, as RGB-encoded PNGs")
+    p.add_argument("source", type=Path, help="images folder, DAVIS root, video file or folder of videos")
+    p.add_argument("--out", type=Path, required=True, help="output folder: <seq>/<frame>.png and <seq>/valid.json")
+    p.add_argument("--method", default="dis", choices=["dis", "raft"], help="dis (OpenCV, default) or raft")
+    p.add_argument("--raft-weights", type=Path, help="torchvision raft_small/raft_large state dict (for --method raft)")
+    p.add_argument("--size", type=_size, help="output size WxH (default: each sequence's)")
+    p.set_defaults(func=cmd_flow)
 
     p = sub.add_parser("export", help="export the inference graph D + T + S to ONNX or TorchScript")
     p.add_argument("model", type=Path, help="RUN/model.pt")

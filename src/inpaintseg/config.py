@@ -40,6 +40,11 @@ class DataConfig:
     (static camera: per-sequence temporal median, no alignment) or ``auto`` (temporal when at least half
     of the frames align with a neighbour, else the inpainter)."""
     temporal_offsets: list[int] = field(default_factory=lambda: [-12, -8, -4, 4, 8, 12])
+    flow: bool = False
+    """Optical-flow branch (section 3.5; video data): L_bg also on the camera-stabilised optical flow of each
+    frame (data/flow.py), with the same weight as on RGB. The flow's background is zero flow when
+    ``background`` is temporal/known (the stabilised flow of a static background), the flow inpainter I_f
+    (stage 1 on flow images, RUN/flow_inpainter.pt) with the inpainter. Inference stays single-image RGB."""
     max_frames: int = 0
     """Use at most this many frames per sequence for training (evenly spaced); 0 = all."""
     on_error: str = "raise"

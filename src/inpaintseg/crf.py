@@ -60,7 +60,8 @@ def refine_mask(image: np.ndarray, soft_mask: np.ndarray, params: CRFParams | No
         params: kernel settings; None = :class:`CRFParams` defaults.
 
     Returns:
-        bool (H, W): the most probable label of each pixel after mean-field inference (True = object).
+        float32 (H, W) in [0, 1]: the object label's marginal after mean-field inference (> 0.5 = the most
+        probable label is object). Soft, so a threshold can still be chosen afterwards (DAVIS protocol).
 
     Raises:
         InpaintsegError: pydensecrf2 is not installed, or the shapes do not match.
@@ -81,4 +82,4 @@ def refine_mask(image: np.ndarray, soft_mask: np.ndarray, params: CRFParams | No
                              rgbim=np.require(image, np.uint8, ["C", "W"]), compat=params.bilateral_compat)
     # (np.require: pydensecrf wants a writeable C-contiguous buffer; decoded images are often read-only)
     q = np.asarray(crf.inference(params.iterations), dtype=np.float32).reshape(2, h, w)
-    return q[1] > q[0]
+    return q[1]

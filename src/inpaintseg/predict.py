@@ -77,7 +77,7 @@ class Prediction:
     scores: np.ndarray
     """(N,) float32 cell probabilities of the boxes."""
     masks: np.ndarray
-    """(N, H, W) float32 masks in [0, 1] at the input resolution (soft, or 0/1 after the CRF)."""
+    """(N, H, W) float32 masks in [0, 1] at the input resolution (soft; the CRF posterior with ``crf``)."""
     probabilities: np.ndarray
     """(G_h, G_w) float32 cell probabilities (border cells 0)."""
     cells: np.ndarray
@@ -206,7 +206,7 @@ class Predictor:
     mask's maximum (the detector's box is the crop window, typically wider than the object); 0 reports the
     detector's box unchanged (the paper's output). The detector's boxes are kept in ``Prediction.proposals``.
     ``max_objects``, ``nms_iou``, ``min_prob``: see :func:`select_cells` (defaults: one object, the argmax).
-    ``crf``: refine each mask with a dense CRF (needs ``inpaintseg[crf]``); masks are then 0/1.
+    ``crf``: refine each mask with a dense CRF (needs ``inpaintseg[crf]``); masks are then its posterior.
     """
 
     def __init__(self, model: InpaintSegModel, cfg: Config, device: str | torch.device = "cpu",

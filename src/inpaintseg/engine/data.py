@@ -4,7 +4,8 @@ Frames of every sequence of a source are read once, resized to ``size`` (W, H) w
 kept as a uint8 tensor (N, 3, H, W): 1,000 frames at 160x96 take 46 MB; at the paper's 640x360, 0.7 GB.
 Ground-truth masks are never read here: training is label-free.
 For ``background=temporal|known`` each frame gets a background estimate (N, 3, H, W) uint8, computed
-once and cached on disk (data/background.py).
+once and cached on disk (data/background.py); with ``data.flow`` each frame also gets its encoded
+camera-stabilised optical flow (N, 3, H, W) uint8 (data/flow.py), cached the same way.
 """
 
 from __future__ import annotations
@@ -31,15 +32,42 @@ class FrameBank:
     frame_names: list[str]
     backgrounds: torch.Tensor | None = None
     """(N, 3, H, W) uint8 background estimates, or None (background from the inpainter)."""
+    flows: torch.Tensor | None = None
+    """(N, 3, H, W) uint8 encoded stabilised flow of each frame (data/flow.py), or None (no flow branch)."""
+    flow_valid: torch.Tensor | None = None
+    """(N,) bool: the frame's flow could be computed (its homography was found)."""
+    is_flow: bool = False
+    """``frames`` are themselves encoded flow images (the flow inpainter's training bank)."""
 
     def __len__(self) -> int:
         return self.frames.shape[0]
+
+    def flow_batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float encoded flows (B,3,H,W) in [0,1] and their validity (B,) bool for the given frame indices."""
+        return self.flows[indices].float() / 255.0, self.flow_valid[indices]
+
+    def flow_bank(self) -> FrameBank:
+        """The valid flow images as a bank of their own (``is_flow``), to train the flow inpainter on."""
+        keep = self.flow_valid.nonzero().flatten()
+        if len(keep) == 0:
+            raise DataError(self.sequence_names[0], "no frame has a usable optical flow (every homography failed)")
+        return FrameBank(self.flows[keep], self.sequence_ids[keep], self.sequence_names,
+                         [self.frame_names[i] for i in keep.tolist()], is_flow=True)
 
     def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Float images (B,3,H,W) in [0,1] and backgrounds (or None) for the given frame indices."""
         images = self.frames[indices].float() / 255.0
         bgs = None if self.backgrounds is None else self.backgrounds[indices].float() / 255.0
         return images, bgs
+
+
+def flip_horizontal(images: torch.Tensor, flow: bool = False) -> torch.Tensor:
+    """Mirror (B,3,H,W) images left-right. For encoded flow images in [0,1] (data/flow.py) the horizontal
+    component u changes sign too: channel 0 = (128 + 127 u/M) / 255 becomes (256 - 255 x) / 255."""
+    out = images.flip(-1)
+    if flow:
+        out[:, 0] = (256.0 / 255.0 - out[:, 0]).clamp(0.0, 1.0)
+    return out
 
 
 def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -128,3 +156,20 @@ def attach_backgrounds(
         raise ValueError(mode)
     bank.backgrounds = torch.from_numpy(np.concatenate(out)).permute(0, 3, 1, 2).contiguous()
     return fraction
+
+
+def attach_flows(bank: FrameBank, per_seq: list[list[np.ndarray]], cache_dir: Path, progress: bool = True) -> float:
+    """Compute (or load from ``cache_dir``) the encoded stabilised flow of every frame from ``per_seq`` (frames
+    at :func:`background_size`), stored at the bank's size. Returns the fraction of frames with a valid flow."""
+    from inpaintseg.data.flow import FlowCache
+
+    h, w = bank.frames.shape[-2:]
+    cache = FlowCache(cache_dir, (w, h))
+    flows, valid = [], []
+    for name, frames in zip(bank.sequence_names, per_seq, strict=True):
+        f, v = cache.sequence(name, frames, progress=progress)
+        flows.append(f)
+        valid.append(v)
+    bank.flows = torch.from_numpy(np.concatenate(flows)).permute(0, 3, 1, 2).contiguous()
+    bank.flow_valid = torch.from_numpy(np.concatenate(valid))
+    return float(bank.flow_valid.float().mean())

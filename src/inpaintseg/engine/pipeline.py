@@ -10,7 +10,7 @@ import torch
 from inpaintseg.config import Config
 from inpaintseg.data.sources import open_source, split_sequences
 from inpaintseg.engine import distributed
-from inpaintseg.engine.data import FrameBank, attach_backgrounds, load_frames
+from inpaintseg.engine.data import FrameBank, attach_backgrounds, attach_flows, load_frames
 from inpaintseg.engine.train import train_model
 from inpaintseg.engine.train_inpainter import train_inpainter
 from inpaintseg.io import atomic_write_text
@@ -30,7 +30,7 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
         atomic_write_text(run_dir / "split.json", json.dumps({"train": train_names, "val": val_names}, indent=1))
     needs_bg = cfg.data.background != "inpainter"
     bank, per_seq = load_frames(source.subset(train_names), tuple(cfg.data.size), cfg.data.max_frames, progress,
-                                keep=needs_bg)
+                                keep=needs_bg or cfg.data.flow)
     if source.skipped:
         path, problem = source.skipped[0]
         print(f"skipped {len(source.skipped)} unreadable frame(s); first: {path}: {problem}")
@@ -52,6 +52,14 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
                 cfg.data.background = "inpainter"
                 if cfg.sampling.method == "exhaustive":
                     cfg.sampling.method = "importance"
+    if cfg.data.flow:
+        if not distributed.is_main():
+            distributed.barrier()  # as above: rank 0 computes and caches the flows
+        valid = attach_flows(bank, per_seq, run_dir / "cache", progress and distributed.is_main())
+        if distributed.is_main():
+            distributed.barrier()
+            print(f"optical flow: {valid:.0%} of the frames have a stabilised flow (the others are left out of the "
+                  "flow loss)")
     return bank
 
 
@@ -73,6 +81,13 @@ def run_training(
     if needs_inpainter and (inpainter_only or not (run_dir / "inpainter.pt").exists()):
         path = train_inpainter(cfg, bank, run_dir, resume=resume, progress=progress)
         distributed.barrier()  # rank 0 has written inpainter.pt
-        if inpainter_only:
+        if inpainter_only and not cfg.data.flow:
             return path
+    # the flow inpainter I_f, when the flow's background is inpainted (section 3.5)
+    if needs_inpainter and cfg.data.flow and (inpainter_only or not (run_dir / "flow_inpainter.pt").exists()):
+        path = train_inpainter(cfg, bank.flow_bank(), run_dir, resume=resume, progress=progress,
+                               name="flow_inpainter")
+        distributed.barrier()
+    if inpainter_only:
+        return run_dir / "inpainter.pt"
     return train_model(cfg, bank, run_dir, resume=resume, progress=progress)

@@ -15,6 +15,7 @@ from L_bg and L_p, and L_v sees the box as a constant.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,11 @@ import torch
 from tqdm import tqdm
 
 from inpaintseg.config import Config
+from inpaintseg.data.flow import ZERO_FLOW_RGB
 from inpaintseg.engine import distributed
 from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
 from inpaintseg.engine.common import Budget, NonFiniteGuard, autocast, pick_device, step_generator, use_bf16
-from inpaintseg.engine.data import FrameBank
+from inpaintseg.engine.data import FrameBank, flip_horizontal
 from inpaintseg.engine.logger import MetricsLogger
 from inpaintseg.engine.train_inpainter import load_inpainter
 from inpaintseg.losses import (
@@ -88,13 +90,60 @@ def background_for_boxes(
     return torch.cat(parts), holes
 
 
+@dataclass
+class FlowInputs:
+    """The optical-flow branch's inputs for one batch (section 3.5)."""
+
+    flows: torch.Tensor
+    """(B,3,H,W) encoded stabilised flow in [0,1] (data/flow.py)."""
+    valid: torch.Tensor
+    """(B,) bool: the frame's flow exists (its homography was found); invalid frames get no flow loss."""
+    inpainter: InpaintingUNet | None
+    """The flow inpainter I_f, or None: the flow's background is then zero flow."""
+    stats: RunningStats
+
+
+def flow_background_loss(
+    flow: FlowInputs, boxes: torch.Tensor, holes: torch.Tensor | None, weights: torch.Tensor, cfg: Config,
+    exhaustive: bool,
+) -> tuple[torch.Tensor, float]:
+    """L_bg on the stabilised flow: how badly the flow's background explains each chosen box.
+
+    boxes (B*K,4) the chosen boxes, holes (B,K,H,W) their holes (needed for the zero-flow background),
+    weights (B,K) as for L_bg on RGB. The background is zero flow (the stabilised flow of a static
+    background) without a flow inpainter, I_f's inpainting of the hole with one. Returns (loss, mean hole
+    error of the valid frames)."""
+    L = cfg.loss
+    f, (b, k) = flow.flows, weights.shape
+    valid = flow.valid.to(f.dtype)
+    if flow.inpainter is None:
+        zero = torch.tensor(ZERO_FLOW_RGB, dtype=f.dtype, device=f.device).view(1, 3, 1, 1) / 255.0
+        errors = error_map(zero.expand_as(f), f)  # (B,H,W)
+        level = errors.mean(dim=(1, 2))
+    else:
+        level = torch.full((b,), flow.stats.level if flow.stats.count else 0.0)
+        bars, holes = background_for_boxes(f.repeat_interleave(k, 0), None, flow.inpainter, boxes, L.hole_expand)
+        errors, level = error_map(bars, f.repeat_interleave(k, 0)), level.repeat_interleave(k)
+    rewards = background_reward(errors, holes, L.reward, level).view(b, k)
+    density = background_reward(errors, holes, "density").view(b, k)
+    n = valid.sum().clamp_min(1.0)
+    mean = lambda x: ((x.mean(1) * valid).sum() / n).item()  # noqa: E731  over the valid frames
+    flow.stats.update(*distributed.average_scalars(mean(rewards), mean(density),
+                                                   mean((rewards - rewards.mean()).abs())))
+    spread = max(flow.stats.spread, 1e-8) if L.normalize_reward else 1.0
+    baseline = flow.stats.reward if L.baseline else 0.0
+    loss = background_loss(weights * valid[:, None], rewards / spread, baseline / spread) * (k if exhaustive else 1)
+    return loss, mean(density)
+
+
 def stage2_losses(
     model: InpaintSegModel, inpainter: InpaintingUNet | None, phi: PerceptualFeatures | None,
     images: torch.Tensor, backgrounds: torch.Tensor | None, cfg: Config, stats: RunningStats,
-    generator: torch.Generator, bf16: bool = False,
+    generator: torch.Generator, bf16: bool = False, flow: FlowInputs | None = None,
 ) -> tuple[torch.Tensor, dict[str, float], dict[str, torch.Tensor]]:
     """One forward pass of the full model. Returns (total loss, logged values, tensors for pictures).
-    With ``bf16`` the networks run under bf16 autocast; their outputs and every loss are float32."""
+    With ``bf16`` the networks run under bf16 autocast; their outputs and every loss are float32.
+    With ``flow``, L_bg on the stabilised flow is added with the weight of L_bg on RGB (section 3.5)."""
     L, S = cfg.loss, cfg.sampling
     b, _, h, w = images.shape
     amp = lambda: autocast(images.device, bf16)  # noqa: E731
@@ -127,6 +176,11 @@ def stage2_losses(
     baseline = stats.reward if L.baseline else 0.0
     # exhaustive: weights are p_c, summed over the cells; sampled: weights p/q, averaged over the K samples
     l_bg = background_loss(weights, rewards / spread, baseline / spread) * (k if S.method == "exhaustive" else 1)
+    l_bg_flow, flow_terms = torch.zeros(()), {}
+    if flow is not None:
+        l_bg_flow, flow_error = flow_background_loss(flow, boxes_bg, holes if backgrounds is not None else None,
+                                                     weights, cfg, S.method == "exhaustive")
+        flow_terms = {"loss/bg_flow": l_bg_flow.item(), "vital/flow_hole_error": flow_error}
 
     # --- foreground: crop the chosen box, segment, resynthesise (trains S and the box)
     if S.method == "exhaustive":  # one importance sample for the foreground terms
@@ -153,9 +207,9 @@ def stage2_losses(
     mask_for_prior = uncrop(mask, boxes_fg.detach(), h, w) if S.disentangled else full_mask
     l_v = mask_prior(mask_for_prior, L.tau)
     l_p = probability_prior(props.probs, L.prob_prior)
-    total = L.w_bg * l_bg + L.w_fg * l_fg + L.w_perceptual * l_f + L.w_v * l_v + L.w_p * l_p
+    total = L.w_bg * (l_bg + l_bg_flow) + L.w_fg * l_fg + L.w_perceptual * l_f + L.w_v * l_v + L.w_p * l_p
     terms = {"loss/bg": l_bg.item(), "loss/fg": l_fg.item(), "loss/perceptual": l_f.item(), "loss/v": l_v.item(),
-             "loss/p": l_p.item()}
+             "loss/p": l_p.item(), **flow_terms}
     if L.w_box_fit > 0 or L.w_mask_bg > 0:
         # background error of the foreground samples: over the whole frame when a background estimate is
         # given, inside the hole only with the inpainter
@@ -251,13 +305,16 @@ def train_model(
     torch.manual_seed(cfg.train.seed)
     cl = torch.channels_last  # 12% faster steps on this CPU (benchmarks/train_speed.py); same values
     model = build_model(cfg).to(device, memory_format=cl)
-    inpainter = None
+    inpainter = flow_inpainter = None
     if bank.backgrounds is None:
         inpainter = load_inpainter(run_dir / "inpainter.pt", device)
         inpainter.requires_grad_(False)
+        if bank.flows is not None:
+            flow_inpainter = load_inpainter(run_dir / "flow_inpainter.pt", device)
+            flow_inpainter.requires_grad_(False)
     phi = PerceptualFeatures(cfg.train.pretrained).to(device, memory_format=cl) if cfg.loss.w_perceptual > 0 else None
     opt = make_optimizer(model, cfg)
-    stats = RunningStats()
+    stats, stats_flow = RunningStats(), RunningStats()
     step = 0
     last = run_dir / "train_last.pt"
     if resume and last.exists():
@@ -266,6 +323,7 @@ def train_model(
         opt.load_state_dict(payload["optimizer"])
         step = int(payload["step"])
         stats = RunningStats(**payload["stats"])
+        stats_flow = RunningStats(**payload.get("stats_flow", {}))
         torch.set_rng_state(payload["rng"])
 
     def checkpoint() -> None:
@@ -274,7 +332,7 @@ def train_model(
         save_checkpoint(last, {
             "format": "inpaintseg-train-state", "config": cfg.to_dict(), "model": model.state_dict(),
             "optimizer": opt.state_dict(), "step": step, "rng": torch.get_rng_state(),
-            "stats": {"reward": stats.reward, "level": stats.level, "spread": stats.spread, "count": stats.count},
+            "stats": dataclasses.asdict(stats), "stats_flow": dataclasses.asdict(stats_flow),
         })
         save_checkpoint(run_dir / "model.pt", model_payload(model, cfg, step))
 
@@ -293,13 +351,19 @@ def train_model(
             flip = torch.rand(len(idx), generator=g) < 0.5
             idx, flip = distributed.shard(idx), distributed.shard(flip)
             images, bgs = bank.batch(idx)
-            images[flip] = images[flip].flip(-1)
+            images[flip] = flip_horizontal(images[flip])
             if bgs is not None:
-                bgs[flip] = bgs[flip].flip(-1)
+                bgs[flip] = flip_horizontal(bgs[flip])
                 bgs = bgs.to(device)
+            flow = None
+            if bank.flows is not None:
+                flows, valid = bank.flow_batch(idx)
+                flows[flip] = flip_horizontal(flows[flip], flow=True)
+                flow = FlowInputs(flows.to(device), valid.to(device), flow_inpainter, stats_flow)
             g_local = step_generator(cfg.train.seed, step, salt=3 + distributed.rank())  # this rank's samples
             images = images.to(device, memory_format=cl)
-            total, terms, pictures = stage2_losses(model, inpainter, phi, images, bgs, cfg, stats, g_local, bf16)
+            total, terms, pictures = stage2_losses(model, inpainter, phi, images, bgs, cfg, stats, g_local, bf16,
+                                                   flow)
             guard.update(total, model.parameters(), opt, logger, step)
             step += 1
             bar.update(1)

@@ -12,7 +12,7 @@ from inpaintseg.config import Config
 from inpaintseg.engine import distributed
 from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
 from inpaintseg.engine.common import Budget, NonFiniteGuard, pick_device, step_generator
-from inpaintseg.engine.data import FrameBank
+from inpaintseg.engine.data import FrameBank, flip_horizontal
 from inpaintseg.engine.logger import MetricsLogger
 from inpaintseg.losses import inpainter_loss
 from inpaintseg.models.perceptual import PerceptualFeatures, perceptual_distance
@@ -41,7 +41,7 @@ def sample_batch(bank: FrameBank, batch: int, generator: torch.Generator) -> tor
     idx = torch.randint(len(bank), (batch,), generator=generator)
     images, _ = bank.batch(idx)
     flip = torch.rand(batch, generator=generator) < 0.5
-    images[flip] = images[flip].flip(-1)
+    images[flip] = flip_horizontal(images[flip], flow=bank.is_flow)
     return images
 
 
@@ -57,9 +57,12 @@ def load_inpainter(path: str | Path, device: torch.device | str = "cpu") -> Inpa
 
 
 def train_inpainter(
-    cfg: Config, bank: FrameBank, run_dir: str | Path, resume: bool = False, progress: bool = True
+    cfg: Config, bank: FrameBank, run_dir: str | Path, resume: bool = False, progress: bool = True,
+    name: str = "inpainter",
 ) -> Path:
-    """Train I and write ``run_dir/inpainter.pt``. With ``resume``, continue from ``inpainter_last.pt``."""
+    """Train I and write ``run_dir/<name>.pt``. With ``resume``, continue from ``<name>_last.pt``.
+    The flow inpainter I_f (section 3.5) is the same network trained on a bank of flow images
+    (``FrameBank.flow_bank()``), with ``name="flow_inpainter"``."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     c = cfg.inpainter
@@ -68,7 +71,7 @@ def train_inpainter(
     phi = PerceptualFeatures(cfg.train.pretrained).to(device) if c.w_perceptual > 0 else None
     opt = torch.optim.Adam(net.parameters(), lr=c.lr)
     step = 0
-    last = run_dir / "inpainter_last.pt"
+    last = run_dir / f"{name}_last.pt"
     if resume and last.exists():
         payload = load_checkpoint(last, "inpainter")
         net.load_state_dict(payload["inpainter"])
@@ -85,11 +88,11 @@ def train_inpainter(
         })
 
     main = distributed.is_main()
-    logger = MetricsLogger(run_dir, "inpainter", enabled=main)
+    logger = MetricsLogger(run_dir, name, enabled=main)
     budget = Budget(c.steps, c.minutes)
     h, w = bank.frames.shape[-2:]
     net.train()
-    bar = tqdm(desc="stage 1: inpainter", total=c.steps if c.minutes <= 0 else None, initial=step,
+    bar = tqdm(desc=f"stage 1: {name.replace('_', ' ')}", total=c.steps if c.minutes <= 0 else None, initial=step,
                disable=not (progress and main), unit="step")
     running = None
     guard = NonFiniteGuard(last)
@@ -109,9 +112,9 @@ def train_inpainter(
                 running = l2 if running is None else 0.98 * running + 0.02 * l2
             bar.set_postfix(l2=f"{running or float('nan'):.4f}")
             if step % cfg.train.log_every == 0:
-                logger.log(step, {f"inpainter/{k}": v.item() for k, v in terms.items()})
+                logger.log(step, {f"{name}/{k}": v.item() for k, v in terms.items()})
             if step % cfg.train.image_every == 0:
-                logger.images(step, "inpainter/input_hole_output",
+                logger.images(step, f"{name}/input_hole_output",
                               torch.cat([images[0] * (1 - holes[0]), pred[0].detach(), images[0]], dim=-1))
             if step % cfg.train.checkpoint_every == 0:
                 checkpoint(last)
@@ -120,6 +123,6 @@ def train_inpainter(
         raise
     bar.close()
     checkpoint(last)
-    checkpoint(run_dir / "inpainter.pt")
+    checkpoint(run_dir / f"{name}.pt")
     logger.close()
-    return run_dir / "inpainter.pt"
+    return run_dir / f"{name}.pt"
