@@ -3,8 +3,9 @@
     python benchmarks/train_speed.py [--steps 15] [--preset cpu] [--threads 2]
 
 Rows: the preset's defaults, then one lever changed at a time: importance sampling instead of exhaustive
-evaluation of all cells, float32 instead of bf16 autocast, channels_last memory format. Prints a markdown table
-(seconds per step, steps per minute, ratio to the defaults) and the machine.
+evaluation of all cells, float32 instead of bf16 autocast, channels_last memory format, torch.compile of D and S
+(first steps excluded: they compile), one thread instead of ``--threads``. Prints a markdown table (seconds per
+step, steps per minute, ratio to the defaults) and the machine.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from inpaintseg.models.model import build_model
 from inpaintseg.models.perceptual import PerceptualFeatures
 
 
-def time_steps(overrides: list[str], steps: int, preset: str, channels_last: bool = False) -> float:
+def time_steps(overrides: list[str], steps: int, preset: str, channels_last: bool = False,
+               compile_model: bool = False) -> float:
     """Mean seconds per stage-2 step (after 3 warm-up steps) with a temporal-style background."""
     cfg = resolve(preset, overrides=["data.background=temporal", *overrides])
     w, h = cfg.data.size
@@ -37,6 +39,9 @@ def time_steps(overrides: list[str], steps: int, preset: str, channels_last: boo
         model = model.to(memory_format=torch.channels_last)
         phi = phi.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, cfg)
+    if compile_model:
+        model.detector = torch.compile(model.detector)
+        model.segmenter = torch.compile(model.segmenter)
     stats = RunningStats()
     bf16 = use_bf16(cfg.train.precision, torch.device("cpu"))
     times = []
@@ -67,13 +72,21 @@ def main() -> None:
         ("importance sampling, 1 sample", ["sampling.method=importance"], False),
         ("float32", ["train.precision=fp32"], False),
         ("channels_last", [], True),
+        ("torch.compile (D and S)", [], False, True),
+        ("1 thread", [], False, False, 1),
     ]
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"preset {a.preset}, date {time.strftime('%Y-%m-%d')}")
     print("| setting | s/step | steps/min | ratio to defaults |\n| --- | --- | --- | --- |")
     base = None
-    for name, over, cl in rows:
-        t = time_steps(over, a.steps, a.preset, cl)
+    for name, over, cl, *more in rows:
+        compiled = bool(more and more[0])
+        torch.set_num_threads(more[1] if len(more) > 1 else a.threads)
+        try:
+            t = time_steps(over, a.steps, a.preset, cl, compiled)
+        except Exception as e:  # noqa: BLE001  e.g. torch.compile without a working C++ compiler
+            print(f"| {name} | failed: {type(e).__name__}: {str(e).splitlines()[0][:100]} | | |", flush=True)
+            continue
         base = base or t
         print(f"| {name} | {t:.3f} | {60 / t:.0f} | {t / base:.2f} |", flush=True)
 

@@ -224,6 +224,22 @@ def _iou(a, b):
     return (a & b).sum() / (a | b).sum()
 
 
+def test_flip_tta_averages_the_mask_with_the_mirrored_image_s(data, predictor):
+    image = data["frames"][1]
+    plain = predictor.predict(image)
+    tta = Predictor(predictor.model, predictor.cfg, flip_tta=True).predict(image)
+    assert tta.cells.tolist() == plain.cells.tolist()  # D runs once, on the unmirrored image
+    x = torch.from_numpy(cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA)).permute(2, 0, 1)[None]
+    x = x.float() / 255
+    with torch.no_grad():
+        box = predictor.model(x).boxes[:, int(plain.cells[0])]
+        mirrored = box.clone()
+        mirrored[:, 0] = 1 - mirrored[:, 0]
+        m = 0.5 * (predictor.model.segment(x, box)[1] + predictor.model.segment(x.flip(-1), mirrored)[1].flip(-1))
+    np.testing.assert_allclose(tta.masks[0], uncrop(m, box, 64, 96)[0, 0].clamp(0, 1).numpy(), atol=1e-5)
+    assert np.abs(tta.masks[0] - plain.masks[0]).max() > 1e-4  # S is not mirror-symmetric: TTA changes masks
+
+
 def test_crf_snaps_a_blurry_mask_to_the_coloured_square():
     pytest.importorskip("pydensecrf.densecrf")
     image, square, soft = _square_scene()
