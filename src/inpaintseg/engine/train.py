@@ -378,6 +378,8 @@ def train_model(
                 checkpoint()
     except KeyboardInterrupt:  # Ctrl-C / SIGINT: keep the work done so far, resumable with --resume
         checkpoint()
+        bar.close()  # release tqdm's and TensorBoard's resources before the interpreter exits
+        logger.close()
         raise
     bar.close()
     checkpoint()

@@ -120,6 +120,8 @@ def train_inpainter(
                 checkpoint(last)
     except KeyboardInterrupt:  # Ctrl-C / SIGINT: keep the work done so far, resumable with --resume
         checkpoint(last)
+        bar.close()  # release tqdm's and TensorBoard's resources before the interpreter exits
+        logger.close()
         raise
     bar.close()
     checkpoint(last)
