@@ -73,7 +73,11 @@ def test_sigkill_then_resume_gives_identical_weights(data, tmp_path):
 def test_sigint_saves_a_checkpoint_and_exits_cleanly(data, tmp_path):
     run = tmp_path / "run"
     args = [*_train_cmd(data, run), "train.steps=100000", "train.checkpoint_every=100000"]
-    proc = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A background job of a non-interactive shell (as CI may run pytest) inherits SIGINT ignored, and so would
+    # the child: give it the default disposition, as in an interactive terminal, so that Python maps SIGINT
+    # to KeyboardInterrupt.
+    proc = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     metrics = run / "train_metrics.jsonl"
     deadline = time.monotonic() + 120
     while not (metrics.exists() and metrics.read_text().count("\n") >= 3) and time.monotonic() < deadline:
