@@ -16,7 +16,6 @@ coordinates to destination coordinates, ``[x', y', 1] ~ H @ [x, y, 1]``. Sizes a
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from inpaintseg.io import atomic_open
+from inpaintseg.io import load_npz_cache, save_npz_cache
 
 DEFAULT_OFFSETS: tuple[int, ...] = (-12, -8, -4, 4, 8, 12)
 LOWE_RATIO = 0.75
@@ -300,38 +299,18 @@ class BackgroundCache:
         resized = [_resize(frame, size) for frame in frames]
         fingerprint = _fingerprint(resized, self.offsets)
         path = self.path(seq_name, size)
-        cached = self._load(path, fingerprint, len(resized), size)
+        (w, h), n = size, len(resized)
+        cached = load_npz_cache(path, fingerprint, {"backgrounds": ((n, h, w, 3), np.uint8),
+                                                    "coverage": ((n, h, w), np.uint8)})
         if cached is not None:
             return cached
         backgrounds, coverage = sequence_backgrounds(resized, self.offsets, progress, desc=seq_name)
-        with atomic_open(path, "wb") as f:
-            np.savez_compressed(f, backgrounds=backgrounds, coverage=coverage, fingerprint=np.array(fingerprint))
+        save_npz_cache(path, fingerprint, backgrounds=backgrounds, coverage=coverage)
         return backgrounds, coverage
 
     def sequence_backgrounds(self, seq_name: str, frames: list[np.ndarray], progress: bool = False) -> np.ndarray:
         """Backgrounds (N, H, W, 3) uint8 of every frame of a sequence, at the cache's size."""
         return self.sequence(seq_name, frames, progress)[0]
-
-    @staticmethod
-    def _load(path: Path, fingerprint: str, length: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
-        if not path.exists():
-            return None
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                backgrounds, coverage = data["backgrounds"], data["coverage"]
-                stored = str(data["fingerprint"])
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
-            return None  # corrupt or foreign file: recompute
-        width, height = size
-        if (
-            stored != fingerprint
-            or backgrounds.shape != (length, height, width, 3)
-            or backgrounds.dtype != np.uint8
-            or coverage.shape != (length, height, width)
-            or coverage.dtype != np.uint8
-        ):
-            return None
-        return backgrounds, coverage
 
 
 def background_subtraction_mask(

@@ -26,7 +26,6 @@ import functools
 import hashlib
 import json
 import pickle
-import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -40,7 +39,7 @@ from inpaintseg.data.background import FeatureCache
 from inpaintseg.data.image_io import write_png
 from inpaintseg.data.sources import open_source
 from inpaintseg.errors import ConfigError, DataError
-from inpaintseg.io import atomic_open, atomic_write_text
+from inpaintseg.io import atomic_write_text, load_npz_cache, save_npz_cache
 
 METHODS = ("dis", "raft")
 FLOW_SCALE = 0.05
@@ -386,12 +385,12 @@ class FlowCache:
         size = self.size or (frames[0].shape[1], frames[0].shape[0])
         fingerprint = self._fingerprint(frames, size)
         path = self.path(seq_name, size)
-        cached = _load(path, fingerprint, len(frames), size)
+        (w, h), n = size, len(frames)
+        cached = load_npz_cache(path, fingerprint, {"flows": ((n, h, w, 3), np.uint8), "valid": ((n,), bool)})
         if cached is not None:
             return cached
         flows, valid = sequence_flows(frames, size, self.method, self.raft_weights, progress, desc=seq_name)
-        with atomic_open(path, "wb") as f:
-            np.savez_compressed(f, flows=flows, valid=valid, fingerprint=np.array(fingerprint))
+        save_npz_cache(path, fingerprint, flows=flows, valid=valid)
         return flows, valid
 
     def _fingerprint(self, frames: Sequence[np.ndarray], size: tuple[int, int]) -> str:
@@ -400,27 +399,6 @@ class FlowCache:
             digest.update(f"{frame.shape}".encode())
             digest.update(np.ascontiguousarray(frame).data)
         return digest.hexdigest()
-
-
-def _load(path: Path, fingerprint: str, length: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            flows, valid = data["flows"], data["valid"]
-            stored = str(data["fingerprint"])
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
-        return None  # corrupt or foreign file: recompute
-    width, height = size
-    if (
-        stored != fingerprint
-        or flows.shape != (length, height, width, 3)
-        or flows.dtype != np.uint8
-        or valid.shape != (length,)
-        or valid.dtype != bool
-    ):
-        return None
-    return flows, valid
 
 
 # -- whole sources (the ``inpaintseg flow`` command) ----------------------------------------------------
