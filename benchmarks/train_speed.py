@@ -11,10 +11,10 @@ step, steps per minute, ratio to the defaults) and the machine.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import torch
+from machine import machine_line
 
 from inpaintseg.config import resolve
 from inpaintseg.engine.common import step_generator, use_bf16
@@ -66,22 +66,20 @@ def main() -> None:
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+    # (name, overrides, channels_last, torch.compile, threads)
     rows = [
-        ("defaults (exhaustive L_bg, bf16 where native)", [], False),
-        ("importance sampling, 1 sample", ["sampling.method=importance"], False),
-        ("float32", ["train.precision=fp32"], False),
-        ("channels_last", [], True),
-        ("torch.compile (D and S)", [], False, True),
+        ("defaults (exhaustive L_bg, bf16 where native)", [], False, False, a.threads),
+        ("importance sampling, 1 sample", ["sampling.method=importance"], False, False, a.threads),
+        ("float32", ["train.precision=fp32"], False, False, a.threads),
+        ("channels_last", [], True, False, a.threads),
+        ("torch.compile (D and S)", [], False, True, a.threads),
         ("1 thread", [], False, False, 1),
     ]
-    print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"preset {a.preset}, date {time.strftime('%Y-%m-%d')}")
+    print(f"{machine_line(a.threads)}, preset {a.preset}")
     print("| setting | s/step | steps/min | ratio to defaults |\n| --- | --- | --- | --- |")
     base = None
-    for name, over, cl, *more in rows:
-        compiled = bool(more and more[0])
-        torch.set_num_threads(more[1] if len(more) > 1 else a.threads)
+    for name, over, cl, compiled, threads in rows:
+        torch.set_num_threads(threads)
         try:
             t = time_steps(over, a.steps, a.preset, cl, compiled)
         except Exception as e:  # noqa: BLE001  e.g. torch.compile without a working C++ compiler
