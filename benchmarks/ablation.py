@@ -46,6 +46,8 @@ Variants (paper reference -> overrides):
 - ``prior_none`` (table 3, no mask prior): ``loss.w_v=0``; the L_v prior is the default.
 - ``scale_0.2_0.8`` / ``scale_0.1_0.6`` (table 4, box-size range b): ``detector.scale_range=[...]``
   (the cpu preset's own range is [0.1, 0.9]).
+- ``ramp_target`` (beyond the paper): the mask term's target is the ramp of the background error instead of the
+  cpu preset's GrabCut target (``loss.mask_target=ramp``).
 - ``paper_inpainter`` (the paper's U-Net inpainter instead of the temporal background):
   ``data.background=inpainter sampling.method=importance``.
 
@@ -98,6 +100,7 @@ VARIANTS: dict[str, list[str]] = {
     "scale_0.2_0.8": ["detector.scale_range=[0.2,0.8]"],
     "scale_0.1_0.6": ["detector.scale_range=[0.1,0.6]"],
     "paper_inpainter": ["data.background=inpainter", "sampling.method=importance"],
+    "ramp_target": ["loss.mask_target=ramp"],
 }
 """The default list, in run order."""
 

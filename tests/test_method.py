@@ -213,13 +213,3 @@ def test_mask_skips_start_as_the_bottleneck_and_leave_the_foreground_alone():
     assert set(map(id, skips.mask_head.parameters())) <= set(map(id, skips.decoder_parameters()))
 
 
-def test_close_holes_fills_a_hole_and_keeps_the_outline():
-    from inpaintseg.losses import close_holes
-
-    t = torch.zeros(1, 1, 9, 9)
-    t[0, 0, 2:7, 2:7] = 1.0
-    t[0, 0, 4, 4] = 0.0  # a one-pixel hole inside the object
-    closed = close_holes(t, 3)
-    expected = torch.zeros(1, 1, 9, 9)
-    expected[0, 0, 2:7, 2:7] = 1.0
-    assert torch.equal(closed, expected)

@@ -125,9 +125,11 @@ class LossConfig:
     """Weight of a mask term from the background difference (beyond the paper): binary cross-entropy between
     S's mask and a soft target that is 0 where the background error is at the frame's mean and 1 at five
     times the mean, in the crop. 0 = the paper (S trained by L_fg, L_f, L_v only)."""
-    mask_target_closing: float = 0.0
-    """Morphological closing of the ``w_mask_bg`` target, kernel = this fraction of the image width (beyond the
-    paper; 0 = off): fills the holes that ghosts of slow objects leave in the temporal background's error."""
+    mask_target: str = "ramp"
+    """Target of the ``w_mask_bg`` term: ``ramp`` = the soft ramp of the background error above; ``grabcut`` =
+    OpenCV's GrabCut seeded by the background error, computed once per frame (data/mask_target.py; beyond the
+    paper): fills the holes that slow objects' ghosts and background-coloured parts leave in the error. Needs a
+    per-frame background (``data.background`` temporal/known); with the inpainter the ramp is used."""
     w_scale_reg: float = 0.0
     """Penalty on scale pre-activations beyond +-2 (keeps boxes off the bounds; beyond the paper)."""
 
@@ -204,6 +206,7 @@ def _cpu_preset() -> Config:
     cfg.loss.w_box_fit = 100.0
     cfg.loss.w_scale_reg = 1.0
     cfg.loss.w_mask_bg = 1.0
+    cfg.loss.mask_target = "grabcut"
     cfg.detector.scale_range = [0.1, 0.9]
     cfg.train.decoder_lr = 1e-3
     cfg.data.size = [160, 96]
@@ -359,6 +362,7 @@ _CHOICES = {
     "train.precision": ("auto", "bf16", "fp32"),
     "loss.prob_prior": ("l1", "l2"),
     "loss.reward": ("density", "excess"),
+    "loss.mask_target": ("ramp", "grabcut"),
     "sampling.method": ("importance", "uniform", "gumbel", "exhaustive", "regression"),
     "segmenter.encoder": ("resnet50", "resnet18", "small"),
     "detector.backbone": ("resnet18",),

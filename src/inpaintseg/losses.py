@@ -7,7 +7,6 @@ the hole, the input outside); F(I) the resynthesis; w = p_c / q_c the importance
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from inpaintseg.models.crop import soft_box_mask
 
@@ -86,15 +85,6 @@ def background_mask_target(errors: torch.Tensor, level: torch.Tensor) -> torch.T
     times it. ``errors`` (B,1,h,w), ``level`` (B,) -> (B,1,h,w) in [0, 1]."""
     ratio = errors / level.clamp_min(1e-8)[:, None, None, None]
     return ((ratio - 1) / 4).clamp(0, 1)
-
-
-def close_holes(target: torch.Tensor, kernel: int) -> torch.Tensor:
-    """Grey-level morphological closing (max filter, then min filter) of (B,1,H,W) maps with a square
-    ``kernel`` (odd, pixels): fills holes and gaps narrower than the kernel, e.g. where a slow object's ghost in
-    the temporal median cancels its error."""
-    pad = kernel // 2
-    dilated = F.max_pool2d(target, kernel, stride=1, padding=pad)
-    return -F.max_pool2d(-dilated, kernel, stride=1, padding=pad)
 
 
 def mask_bce(mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch
 from inpaintseg.config import Config
 from inpaintseg.data.sources import open_source, split_sequences
 from inpaintseg.engine import distributed
-from inpaintseg.engine.data import FrameBank, attach_backgrounds, attach_flows, load_frames
+from inpaintseg.engine.data import FrameBank, attach_backgrounds, attach_flows, attach_mask_targets, load_frames
 from inpaintseg.engine.train import train_model
 from inpaintseg.engine.train_inpainter import train_inpainter
 from inpaintseg.io import atomic_write_text
@@ -52,6 +52,17 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
                 cfg.data.background = "inpainter"
                 if cfg.sampling.method == "exhaustive":
                     cfg.sampling.method = "importance"
+    if cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut":
+        if bank.backgrounds is not None:
+            share = attach_mask_targets(bank, progress and distributed.is_main())
+            if distributed.is_main():
+                print(f"mask targets (GrabCut seeded by the background error): {share:.1%} of the pixels are "
+                      "foreground")
+        else:
+            cfg.loss.mask_target = "ramp"
+            if distributed.is_main():
+                print("loss.mask_target=grabcut needs a per-frame background (data.background temporal or known); "
+                      "the U-Net inpainter gives none, so the mask term uses the ramp target")
     if cfg.data.flow:
         if not distributed.is_main():
             distributed.barrier()  # as above: rank 0 computes and caches the flows

@@ -36,7 +36,6 @@ from inpaintseg.losses import (
     background_mask_target,
     background_reward,
     box_fit_loss,
-    close_holes,
     error_map,
     mask_bce,
     mask_prior,
@@ -140,10 +139,13 @@ def stage2_losses(
     model: InpaintSegModel, inpainter: InpaintingUNet | None, phi: PerceptualFeatures | None,
     images: torch.Tensor, backgrounds: torch.Tensor | None, cfg: Config, stats: RunningStats,
     generator: torch.Generator, bf16: bool = False, flow: FlowInputs | None = None,
+    targets: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float], dict[str, torch.Tensor]]:
     """One forward pass of the full model. Returns (total loss, logged values, tensors for pictures).
     With ``bf16`` the networks run under bf16 autocast; their outputs and every loss are float32.
-    With ``flow``, L_bg on the stabilised flow is added with the weight of L_bg on RGB (section 3.5)."""
+    With ``flow``, L_bg on the stabilised flow is added with the weight of L_bg on RGB (section 3.5).
+    ``targets`` (B,1,H,W) in [0,1]: per-frame mask targets for the ``w_mask_bg`` term (``loss.mask_target=grabcut``)
+    instead of the ramp of the background error."""
     L, S = cfg.loss, cfg.sampling
     b, _, h, w = images.shape
     amp = lambda: autocast(images.device, bf16)  # noqa: E731
@@ -222,9 +224,10 @@ def stage2_losses(
         total = total + L.w_box_fit * l_fit
         terms["loss/box_fit"] = l_fit.item()
     if L.w_mask_bg > 0:
-        target = background_mask_target(signal[:, None], level_fg)  # (B,1,H,W) over the frame
-        if L.mask_target_closing > 0:
-            target = close_holes(target, max(3, 2 * round(L.mask_target_closing * w / 2) + 1))
+        if targets is not None:
+            target = targets if S.method == "exhaustive" else rep(targets)
+        else:
+            target = background_mask_target(signal[:, None], level_fg)  # (B,1,H,W) over the frame
         l_mask = mask_bce(mask, crop(target, boxes_fg.detach(), mask.shape[-1]))
         total = total + L.w_mask_bg * l_mask
         terms["loss/mask_bg"] = l_mask.item()
@@ -355,6 +358,10 @@ def train_model(
             if bgs is not None:
                 bgs[flip] = flip_horizontal(bgs[flip])
                 bgs = bgs.to(device)
+            targets = bank.target_batch(idx)
+            if targets is not None:
+                targets[flip] = targets[flip].flip(-1)
+                targets = targets.to(device)
             flow = None
             if bank.flows is not None:
                 flows, valid = bank.flow_batch(idx)
@@ -363,7 +370,7 @@ def train_model(
             g_local = step_generator(cfg.train.seed, step, salt=3 + distributed.rank())  # this rank's samples
             images = images.to(device, memory_format=cl)
             total, terms, pictures = stage2_losses(model, inpainter, phi, images, bgs, cfg, stats, g_local, bf16,
-                                                   flow)
+                                                   flow, targets)
             guard.update(total, model.parameters(), opt, logger, step)
             step += 1
             bar.update(1)
