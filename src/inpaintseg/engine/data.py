@@ -68,8 +68,9 @@ class FrameBank:
 
 
 def flip_horizontal(images: torch.Tensor, flow: bool = False) -> torch.Tensor:
-    """Mirror (B,3,H,W) images left-right. For encoded flow images in [0,1] (data/flow.py) the horizontal
-    component u changes sign too: channel 0 = (128 + 127 u/M) / 255 becomes (256 - 255 x) / 255."""
+    """Mirror (B,C,H,W) images, backgrounds or mask targets left-right. For encoded flow images in [0,1]
+    (data/flow.py) the horizontal component u changes sign too: channel 0 = (128 + 127 u/M) / 255 becomes
+    (256 - 255 x) / 255."""
     out = images.flip(-1)
     if flow:
         out[:, 0] = (256.0 / 255.0 - out[:, 0]).clamp(0.0, 1.0)

@@ -360,7 +360,7 @@ def train_model(
                 bgs = bgs.to(device)
             targets = bank.target_batch(idx)
             if targets is not None:
-                targets[flip] = targets[flip].flip(-1)
+                targets[flip] = flip_horizontal(targets[flip])
                 targets = targets.to(device)
             flow = None
             if bank.flows is not None:
