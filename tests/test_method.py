@@ -58,6 +58,22 @@ def test_exhaustive_weights_are_the_probabilities():
     assert torch.allclose(w, probs[:, [0, 1, 3, 4]])
 
 
+def test_gumbel_sampling_draws_cells_with_their_probabilities():
+    # Gumbel-max: argmax(logits + Gumbel noise) is a draw from softmax(logits); border cells (-inf) never win
+    logits = torch.tensor([[-torch.inf, 0.0, 1.0, 2.0, -torch.inf]], requires_grad=True)
+    valid = torch.tensor([False, True, True, True, False])
+    n = 20000
+    probs = logits.softmax(-1)
+    cells, w = choose_cells(probs.expand(n, -1), logits.expand(n, -1), valid, "gumbel", 1, temperature=0.1,
+                            generator=torch.Generator().manual_seed(0))
+    freq = torch.bincount(cells[:, 0], minlength=5).float() / n
+    assert torch.allclose(freq, probs[0].detach(), atol=0.015)
+    # straight-through weights: 1 in value, with a gradient to the logits through the relaxed sample
+    assert torch.isfinite(w).all() and torch.allclose(w, torch.ones_like(w))
+    (w[:, 0] * torch.arange(5.0)[cells[:, 0]]).mean().backward()
+    assert torch.isfinite(logits.grad[0, 1:4]).all() and logits.grad[0, 1:4].abs().sum() > 0
+
+
 def test_border_cells_have_zero_probability():
     det = Detector(input_size=(96, 64), border=1)
     props = det(torch.rand(2, 3, 64, 96))

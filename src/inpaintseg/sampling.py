@@ -48,12 +48,14 @@ def choose_cells(
     b = probs.shape[0]
     if method in ("importance", "uniform"):
         q = proposal_distribution(probs, valid, method, eps)
-        cells = torch.multinomial(q, samples, replacement=True, generator=generator)
+        # drawn on the CPU with the CPU generator: the same cells on every device (and no device generator needed)
+        cells = torch.multinomial(q.cpu(), samples, replacement=True, generator=generator).to(q.device)
         weights = probs.gather(1, cells) / q.gather(1, cells)
         return cells, weights
     if method == "gumbel":
         u = torch.rand(probs.shape[0], samples, probs.shape[1], generator=generator, dtype=probs.dtype)
-        g = -torch.log(-torch.log(u.clamp_min(1e-10)).clamp_min(1e-10))
+        u = u.to(probs.device)
+        g = -torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))  # Gumbel(0, 1) noise
         y = torch.softmax((logits[:, None, :] + g) / temperature, dim=-1)  # -inf border -> 0
         cells = y.argmax(dim=-1)
         y_c = y.gather(2, cells[..., None])[..., 0]
