@@ -66,11 +66,16 @@ def average_gradients(parameters) -> None:
         p.grad.div_(world_size())
 
 
+def _device() -> torch.device:
+    """Where small collective tensors live: NCCL reduces only CUDA tensors, gloo CPU ones."""
+    return torch.device("cuda") if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
 def average_scalars(*values: float) -> list[float]:
     """Mean of each value over ranks (identical running statistics on every rank)."""
     if world_size() == 1:
         return list(values)
-    t = torch.tensor(values, dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64, device=_device())
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return (t / world_size()).tolist()
 
@@ -79,7 +84,7 @@ def agree(flag: bool) -> bool:
     """Rank 0's decision, shared by all ranks (e.g. a time budget that ran out)."""
     if world_size() == 1:
         return flag
-    t = torch.tensor([1 if flag else 0])
+    t = torch.tensor([1 if flag else 0], device=_device())
     dist.broadcast(t, src=0)
     return bool(t.item())
 
@@ -88,6 +93,6 @@ def any_rank(flag: bool) -> bool:
     """True when ``flag`` is true on at least one rank (e.g. a non-finite loss anywhere)."""
     if world_size() == 1:
         return flag
-    t = torch.tensor([1 if flag else 0])
+    t = torch.tensor([1 if flag else 0], device=_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())

@@ -120,7 +120,7 @@ def flow_background_loss(
         errors = error_map(zero.expand_as(f), f)  # (B,H,W)
         level = errors.mean(dim=(1, 2))
     else:
-        level = torch.full((b,), flow.stats.level if flow.stats.count else 0.0)
+        level = torch.full((b,), flow.stats.level if flow.stats.count else 0.0, device=f.device)
         bars, holes = background_for_boxes(f.repeat_interleave(k, 0), None, flow.inpainter, boxes, L.hole_expand)
         errors, level = error_map(bars, f.repeat_interleave(k, 0)), level.repeat_interleave(k)
     rewards = background_reward(errors, holes, L.reward, level).view(b, k)
@@ -167,7 +167,7 @@ def stage2_losses(
         reward_level = level
     else:
         frame_errors = None
-        level = torch.full((b,), stats.level if stats.count else 0.0)
+        level = torch.full((b,), stats.level if stats.count else 0.0, device=images.device)
         bars, holes = background_for_boxes(rep(images), None, inpainter, boxes_bg, L.hole_expand)
         errors, reward_level = error_map(bars, rep(images)), rep(level)  # one (image, box) pair per row
     rewards = background_reward(errors, holes, L.reward, reward_level).view(b, k)
@@ -251,7 +251,7 @@ def vital_signs(props, mask: torch.Tensor, density: torch.Tensor, grid: tuple[in
     top = p.argmax(1)
     rows, cols = top // grid[1], top % grid[1]
     ring = (rows == border) | (rows == grid[0] - 1 - border) | (cols == border) | (cols == grid[1] - 1 - border)
-    top_boxes = props.boxes.detach()[torch.arange(len(top)), top]
+    top_boxes = props.boxes.detach()[torch.arange(len(top), device=top.device), top]
     return {
         "vital/box_w": top_boxes[:, 2].mean().item(),
         "vital/box_h": top_boxes[:, 3].mean().item(),

@@ -112,7 +112,8 @@ def train_inpainter(
                 running = l2 if running is None else 0.98 * running + 0.02 * l2
             bar.set_postfix(l2=f"{running or float('nan'):.4f}")
             if step % cfg.train.log_every == 0:
-                logger.log(step, {f"{name}/{k}": v.item() for k, v in terms.items()})
+                values = {f"{name}/{k}": v.item() for k, v in terms.items()}
+                logger.log(step, {**values, "time/elapsed_s": budget.elapsed()})
             if step % cfg.train.image_every == 0:
                 logger.images(step, f"{name}/input_hole_output",
                               torch.cat([images[0] * (1 - holes[0]), pred[0].detach(), images[0]], dim=-1))
