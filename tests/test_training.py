@@ -48,16 +48,43 @@ def test_train_predict_evaluate(tiny_data, tmp_path):
     assert result["frames"] == 12 and result["missing"] == 0 and result["mAP50"] is not None
 
 
-def test_resume_continues_exactly(tiny_data, tmp_path):
-    over = [*TINY, "data.background=known", "train.steps=4"]
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_continues_exactly(tiny_data, tmp_path, ema):
+    over = [*TINY, "data.background=known", "train.steps=4", f"train.ema={ema}"]
     run_training(resolve("cpu", overrides=over), tiny_data, tmp_path / "a", progress=False)
-    half = [*TINY, "data.background=known", "train.steps=2"]
+    half = [*TINY, "data.background=known", "train.steps=2", f"train.ema={ema}"]
     run_training(resolve("cpu", overrides=half), tiny_data, tmp_path / "b", progress=False)
     run_training(resolve("cpu", overrides=over), tiny_data, tmp_path / "b", resume=True, progress=False)
     a, b = _weights(tmp_path / "a" / "model.pt"), _weights(tmp_path / "b" / "model.pt")
     assert load_checkpoint(tmp_path / "b" / "model.pt")["step"] == 4
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_model_holds_the_weight_average(tiny_data, tmp_path):
+    over = [*TINY, "data.background=known", "train.steps=3", "train.ema=0.5"]
+    run_training(resolve("cpu", overrides=over), tiny_data, tmp_path / "run", progress=False)
+    last = load_checkpoint(tmp_path / "run" / "train_last.pt")
+    model = _weights(tmp_path / "run" / "model.pt")
+    key = "detector.head.2.bias"
+    assert last["ema"]["n_averaged"].item() == 3
+    assert torch.equal(model[key], last["ema"][f"module.{key}"])
+    assert not torch.equal(model[key], last["model"][key])  # the average, not the last weights
+
+
+def test_weight_average_is_a_mean_then_an_exponential_average():
+    from inpaintseg.engine.train import weight_average
+
+    net = torch.nn.Linear(1, 1)
+    average = weight_average(net, decay=0.75)  # plain mean over the first 1 / (1 - 0.75) = 4 updates
+    values = [1.0, 2.0, 3.0, 6.0, 10.0]
+    for v in values:
+        with torch.no_grad():
+            net.weight.fill_(v)
+        average.update_parameters(net)
+    expected = sum(values[:4]) / 4  # 3.0
+    expected += (values[4] - expected) * 0.25  # then a quarter of the way towards each new value
+    assert average.module.weight.item() == pytest.approx(expected)
 
 
 def test_temporal_background_training(tiny_data, tmp_path):

@@ -159,6 +159,9 @@ class TrainConfig:
     """``imagenet``, ``none`` or a path to a torchvision ResNet state dict, for the detector's backbone, S's
     encoder (ResNet encoders) and the perceptual features. Offline, imagenet falls back to random weights
     with one warning."""
+    ema: float = 0.0
+    """Beyond the paper: ``model.pt`` holds an exponential moving average of D's and S's weights (and buffers)
+    with this decay; the first ``1 / (1 - ema)`` steps are a plain running mean. 0 = the last weights (paper)."""
     log_every: int = 25
     image_every: int = 250
     checkpoint_every: int = 500

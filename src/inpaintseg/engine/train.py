@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from inpaintseg.config import Config
@@ -294,6 +295,19 @@ def make_optimizer(model: InpaintSegModel, cfg: Config) -> torch.optim.Adam:
     ])
 
 
+def weight_average(model: InpaintSegModel, decay: float) -> AveragedModel:
+    """An exponential moving average of ``model``'s parameters and buffers (``train.ema``). Update ``n`` moves
+    the average a fraction ``max(1 - decay, 1 / (n + 1))`` towards the current weights: a plain mean over the
+    first ``1 / (1 - decay)`` updates, so the random initial weights do not linger in it."""
+
+    def towards(average: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        if not average.is_floating_point():  # counters and masks (BatchNorm's num_batches_tracked, D's cells)
+            return current
+        return average + (current - average) * torch.clamp(1.0 / (n + 1.0), min=1.0 - decay)
+
+    return AveragedModel(model, avg_fn=towards, use_buffers=True)
+
+
 def model_payload(model: InpaintSegModel, cfg: Config, step: int) -> dict:
     """The inference checkpoint: config + D and S weights (no inpainter, no optimiser)."""
     return {"format": "inpaintseg-model", "config": cfg.to_dict(), "model": model.state_dict(), "step": step}
@@ -317,6 +331,7 @@ def train_model(
             flow_inpainter.requires_grad_(False)
     phi = PerceptualFeatures(cfg.train.pretrained).to(device, memory_format=cl) if cfg.loss.w_perceptual > 0 else None
     opt = make_optimizer(model, cfg)
+    ema = weight_average(model, cfg.train.ema) if cfg.train.ema > 0 else None
     stats, stats_flow = RunningStats(), RunningStats()
     step = 0
     last = run_dir / "train_last.pt"
@@ -327,6 +342,8 @@ def train_model(
         step = int(payload["step"])
         stats = RunningStats(**payload["stats"])
         stats_flow = RunningStats(**payload.get("stats_flow", {}))
+        if ema is not None and "ema" in payload:
+            ema.load_state_dict(payload["ema"])
         torch.set_rng_state(payload["rng"])
 
     def checkpoint() -> None:
@@ -336,8 +353,9 @@ def train_model(
             "format": "inpaintseg-train-state", "config": cfg.to_dict(), "model": model.state_dict(),
             "optimizer": opt.state_dict(), "step": step, "rng": torch.get_rng_state(),
             "stats": dataclasses.asdict(stats), "stats_flow": dataclasses.asdict(stats_flow),
+            **({"ema": ema.state_dict()} if ema is not None else {}),
         })
-        save_checkpoint(run_dir / "model.pt", model_payload(model, cfg, step))
+        save_checkpoint(run_dir / "model.pt", model_payload(model if ema is None else ema.module, cfg, step))
 
     main = distributed.is_main()
     bf16 = use_bf16(cfg.train.precision, device)
@@ -372,6 +390,8 @@ def train_model(
             total, terms, pictures = stage2_losses(model, inpainter, phi, images, bgs, cfg, stats, g_local, bf16,
                                                    flow, targets)
             guard.update(total, model.parameters(), opt, logger, step)
+            if ema is not None:
+                ema.update_parameters(model)
             step += 1
             bar.update(1)
             bar.set_postfix(p_max=f"{terms['vital/p_max']:.2f}",
