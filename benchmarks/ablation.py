@@ -51,8 +51,9 @@ Variants (paper reference -> overrides):
 - ``paper_inpainter`` (the paper's U-Net inpainter instead of the temporal background):
   ``data.background=inpainter sampling.method=importance``.
 
-Opt-in variants (not in the default list; select them with ``--only``): ``bg_only_strict`` (above) and
-``tau_0.0005`` / ``tau_0.001`` (table 4's other L_v targets: ``loss.tau``; the default is 0.005).
+Opt-in variants (not in the default list; select them with ``--only``): ``bg_only_strict`` (above),
+``tau_0.0005`` / ``tau_0.001`` (table 4's other L_v targets: ``loss.tau``; the default is 0.005) and ``flow``
+(section 3.5, L_bg on the stabilised optical flow as well: ``data.flow=true``).
 
 Not implemented (the config has no switch for them):
 
@@ -62,7 +63,6 @@ Not implemented (the config has no switch for them):
 - table 3's ImageNet versus self-supervised initialisation: ``train.pretrained=imagenet`` needs a download
   (offline it falls back to random weights, i.e. the cpu preset's ``none``), and there are no
   self-supervised weights.
-- the optical-flow extension (section 3.5): not in the config.
 
 Smoke test (seconds; writes results.jsonl next to a copy of accuracy.py so the real file is untouched):
 
@@ -108,6 +108,7 @@ OPT_IN: dict[str, list[str]] = {
     "bg_only_strict": ["loss.w_fg=0", "loss.w_perceptual=0", "loss.w_v=0", "loss.w_box_fit=0", "loss.w_mask_bg=0"],
     "tau_0.0005": ["loss.tau=0.0005"],
     "tau_0.001": ["loss.tau=0.001"],
+    "flow": ["data.flow=true"],
 }
 """Variants run only when named in ``--only``."""
 

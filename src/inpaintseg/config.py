@@ -225,6 +225,7 @@ def _cpu_preset() -> Config:
     cfg.segmenter.decoder_channels = [128, 64, 32, 16]
     cfg.segmenter.mask_skips = True
     cfg.train.pretrained = "none"
+    cfg.train.ema = 0.998
     cfg.train.steps = 100_000
     cfg.train.minutes = 18.0
     return cfg
