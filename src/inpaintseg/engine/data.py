@@ -77,6 +77,14 @@ def flip_horizontal(images: torch.Tensor, flow: bool = False) -> torch.Tensor:
     return out
 
 
+def mirror_rows(batch: torch.Tensor | None, rows: torch.Tensor, flow: bool = False) -> torch.Tensor | None:
+    """``batch`` (B,C,H,W) with the items where ``rows`` (B,) is True mirrored by :func:`flip_horizontal`, in
+    place; None stays None (a bank without backgrounds, targets or flow)."""
+    if batch is not None:
+        batch[rows] = flip_horizontal(batch[rows], flow=flow)
+    return batch
+
+
 def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """RGB uint8 (H,W,3) -> (size[1], size[0], 3), area interpolation when shrinking."""
     w, h = size

@@ -29,7 +29,7 @@ from inpaintseg.data.flow import ZERO_FLOW_RGB
 from inpaintseg.engine import distributed
 from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
 from inpaintseg.engine.common import Budget, NonFiniteGuard, autocast, pick_device, step_generator, use_bf16
-from inpaintseg.engine.data import FrameBank, flip_horizontal
+from inpaintseg.engine.data import FrameBank, mirror_rows
 from inpaintseg.engine.logger import MetricsLogger
 from inpaintseg.engine.train_inpainter import load_inpainter
 from inpaintseg.losses import (
@@ -372,18 +372,13 @@ def train_model(
             flip = torch.rand(len(idx), generator=g) < 0.5
             idx, flip = distributed.shard(idx), distributed.shard(flip)
             images, bgs = bank.batch(idx)
-            images[flip] = flip_horizontal(images[flip])
-            if bgs is not None:
-                bgs[flip] = flip_horizontal(bgs[flip])
-                bgs = bgs.to(device)
-            targets = bank.target_batch(idx)
-            if targets is not None:
-                targets[flip] = flip_horizontal(targets[flip])
-                targets = targets.to(device)
+            images, bgs = mirror_rows(images, flip), mirror_rows(bgs, flip)
+            targets = mirror_rows(bank.target_batch(idx), flip)
+            bgs, targets = (None if x is None else x.to(device) for x in (bgs, targets))
             flow = None
             if bank.flows is not None:
                 flows, valid = bank.flow_batch(idx)
-                flows[flip] = flip_horizontal(flows[flip], flow=True)
+                flows = mirror_rows(flows, flip, flow=True)
                 flow = FlowInputs(flows.to(device), valid.to(device), flow_inpainter, stats_flow)
             g_local = step_generator(cfg.train.seed, step, salt=3 + distributed.rank())  # this rank's samples
             images = images.to(device, memory_format=cl)

@@ -12,7 +12,7 @@ from inpaintseg.config import Config
 from inpaintseg.engine import distributed
 from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
 from inpaintseg.engine.common import Budget, NonFiniteGuard, pick_device, step_generator
-from inpaintseg.engine.data import FrameBank, flip_horizontal
+from inpaintseg.engine.data import FrameBank, mirror_rows
 from inpaintseg.engine.logger import MetricsLogger
 from inpaintseg.losses import inpainter_loss
 from inpaintseg.models.perceptual import PerceptualFeatures, perceptual_distance
@@ -41,8 +41,7 @@ def sample_batch(bank: FrameBank, batch: int, generator: torch.Generator) -> tor
     idx = torch.randint(len(bank), (batch,), generator=generator)
     images, _ = bank.batch(idx)
     flip = torch.rand(batch, generator=generator) < 0.5
-    images[flip] = flip_horizontal(images[flip], flow=bank.is_flow)
-    return images
+    return mirror_rows(images, flip, flow=bank.is_flow)
 
 
 def build_inpainter(cfg: Config) -> InpaintingUNet:
