@@ -61,6 +61,23 @@ def test_resume_continues_exactly(tiny_data, tmp_path, ema):
         assert torch.equal(a[key], b[key]), key
 
 
+def test_resume_counts_the_time_already_spent(tiny_data, tmp_path):
+    """The time budget covers the whole run: a resumed run whose minutes are already spent trains no further
+    steps, in stage 1 and in stage 2, however many steps it would still be allowed."""
+    run = tmp_path / "run"
+    first = [*TINY, "inpainter.steps=2", "train.steps=2"]
+    run_training(resolve("cpu", overrides=first), tiny_data, run, progress=False)
+    spent = {name: load_checkpoint(run / f"{name}_last.pt")["elapsed_s"] for name in ("inpainter", "train")}
+    assert all(s > 0 for s in spent.values())
+    (run / "inpainter.pt").unlink()  # so that stage 1 resumes too
+    more = [*TINY, "inpainter.steps=50", "train.steps=50",
+            f"inpainter.minutes={spent['inpainter'] / 60}", f"train.minutes={spent['train'] / 60}"]
+    run_training(resolve("cpu", overrides=more), tiny_data, run, resume=True, progress=False)
+    assert load_checkpoint(run / "inpainter.pt")["step"] == 2
+    assert load_checkpoint(run / "model.pt")["step"] == 2
+    assert load_checkpoint(run / "train_last.pt")["elapsed_s"] >= spent["train"]
+
+
 def test_model_holds_the_weight_average(tiny_data, tmp_path):
     over = [*TINY, "data.background=known", "train.steps=3", "train.ema=0.5"]
     run_training(resolve("cpu", overrides=over), tiny_data, tmp_path / "run", progress=False)

@@ -52,14 +52,18 @@ def step_generator(seed: int, step: int, salt: int = 0) -> torch.Generator:
 
 
 class Budget:
-    """Stops at ``steps`` or after ``minutes`` of wall time (0 = no time limit), whichever comes first."""
+    """Stops at ``steps`` or after ``minutes`` of wall time (0 = no time limit), whichever comes first.
 
-    def __init__(self, steps: int, minutes: float) -> None:
+    ``spent`` is the wall time a resumed run had already used (saved in its checkpoint), so a run stopped
+    after 50 of its 60 minutes trains 10 more minutes after ``--resume``, not 60."""
+
+    def __init__(self, steps: int, minutes: float, spent: float = 0.0) -> None:
         self.steps = steps
         self.seconds = minutes * 60.0
-        self.start = time.monotonic()
+        self.start = time.monotonic() - spent
 
     def elapsed(self) -> float:
+        """Seconds of training so far, the resumed run's earlier time included."""
         return time.monotonic() - self.start
 
     def done(self, step: int) -> bool:

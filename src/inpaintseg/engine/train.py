@@ -333,13 +333,13 @@ def train_model(
     opt = make_optimizer(model, cfg)
     ema = weight_average(model, cfg.train.ema) if cfg.train.ema > 0 else None
     stats, stats_flow = RunningStats(), RunningStats()
-    step = 0
+    step, spent = 0, 0.0
     last = run_dir / "train_last.pt"
     if resume and last.exists():
         payload = load_checkpoint(last, "train-state")
         model.load_state_dict(payload["model"])
         opt.load_state_dict(payload["optimizer"])
-        step = int(payload["step"])
+        step, spent = int(payload["step"]), float(payload.get("elapsed_s", 0.0))
         stats = RunningStats(**payload["stats"])
         stats_flow = RunningStats(**payload.get("stats_flow", {}))
         if ema is not None and "ema" in payload:
@@ -351,7 +351,7 @@ def train_model(
             return
         save_checkpoint(last, {
             "format": "inpaintseg-train-state", "config": cfg.to_dict(), "model": model.state_dict(),
-            "optimizer": opt.state_dict(), "step": step, "rng": torch.get_rng_state(),
+            "optimizer": opt.state_dict(), "step": step, "rng": torch.get_rng_state(), "elapsed_s": budget.elapsed(),
             "stats": dataclasses.asdict(stats), "stats_flow": dataclasses.asdict(stats_flow),
             **({"ema": ema.state_dict()} if ema is not None else {}),
         })
@@ -360,7 +360,7 @@ def train_model(
     main = distributed.is_main()
     bf16 = use_bf16(cfg.train.precision, device)
     logger = MetricsLogger(run_dir, "train", enabled=main)
-    budget = Budget(cfg.train.steps, cfg.train.minutes)
+    budget = Budget(cfg.train.steps, cfg.train.minutes, spent)
     model.train()
     bar = tqdm(desc="stage 2: detector+segmenter", total=cfg.train.steps if cfg.train.minutes <= 0 else None,
                initial=step, disable=not (progress and main), unit="step")

@@ -69,13 +69,13 @@ def train_inpainter(
     net = build_inpainter(cfg).to(device)
     phi = PerceptualFeatures(cfg.train.pretrained).to(device) if c.w_perceptual > 0 else None
     opt = torch.optim.Adam(net.parameters(), lr=c.lr)
-    step = 0
+    step, spent = 0, 0.0
     last = run_dir / f"{name}_last.pt"
     if resume and last.exists():
         payload = load_checkpoint(last, "inpainter")
         net.load_state_dict(payload["inpainter"])
         opt.load_state_dict(payload["optimizer"])
-        step = int(payload["step"])
+        step, spent = int(payload["step"]), float(payload.get("elapsed_s", 0.0))
         torch.set_rng_state(payload["rng"])
 
     def checkpoint(path: Path) -> None:
@@ -84,11 +84,12 @@ def train_inpainter(
         save_checkpoint(path, {
             "format": "inpaintseg-inpainter", "channels": list(c.channels), "inpainter": net.state_dict(),
             "optimizer": opt.state_dict(), "step": step, "rng": torch.get_rng_state(), "config": cfg.to_dict(),
+            "elapsed_s": budget.elapsed(),
         })
 
     main = distributed.is_main()
     logger = MetricsLogger(run_dir, name, enabled=main)
-    budget = Budget(c.steps, c.minutes)
+    budget = Budget(c.steps, c.minutes, spent)
     h, w = bank.frames.shape[-2:]
     net.train()
     bar = tqdm(desc=f"stage 1: {name.replace('_', ' ')}", total=c.steps if c.minutes <= 0 else None, initial=step,
