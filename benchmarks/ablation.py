@@ -44,6 +44,8 @@ Variants (paper reference -> overrides):
   variant ``bg_only_strict`` (run it with ``--only``) also sets ``loss.w_box_fit=0 loss.w_mask_bg=0``.
 - ``regression`` (fig. 11d, single-box direct regression): ``sampling.method=regression``.
 - ``prior_none`` (table 3, no mask prior): ``loss.w_v=0``; the L_v prior is the default.
+- ``prior_l1`` / ``prior_l2`` (table 3, an L1 / L2 penalty on the mask instead of L_v, same weight
+  ``loss.w_v``): ``loss.mask_prior=l1`` / ``loss.mask_prior=l2``.
 - ``scale_0.2_0.8`` / ``scale_0.1_0.6`` (table 4, box-size range b): ``detector.scale_range=[...]``
   (the cpu preset's own range is [0.1, 0.9]).
 - ``ramp_target`` (beyond the paper): the mask term's target is the ramp of the background error instead of the
@@ -55,11 +57,8 @@ Opt-in variants (not in the default list; select them with ``--only``): ``bg_onl
 ``tau_0.0005`` / ``tau_0.001`` (table 4's other L_v targets: ``loss.tau``; the default is 0.005) and ``flow``
 (section 3.5, L_bg on the stabilised optical flow as well: ``data.flow=true``).
 
-Not implemented (the config has no switch for them):
+Not implemented (the config has no switch for it):
 
-- table 3's L1 and L2 mask priors (an L1 / L2 penalty on the mask instead of the v-shaped L_v): the config
-  only has the L_v weight and target. ``loss.prob_prior=l1|l2`` is the prior on the detector's
-  probabilities (L_p), not a mask prior.
 - table 3's ImageNet versus self-supervised initialisation: ``train.pretrained=imagenet`` needs a download
   (offline it falls back to random weights, i.e. the cpu preset's ``none``), and there are no
   self-supervised weights.
@@ -97,6 +96,8 @@ VARIANTS: dict[str, list[str]] = {
     "bg_only": ["loss.w_fg=0", "loss.w_perceptual=0", "loss.w_v=0"],
     "regression": ["sampling.method=regression"],
     "prior_none": ["loss.w_v=0"],
+    "prior_l1": ["loss.mask_prior=l1"],
+    "prior_l2": ["loss.mask_prior=l2"],
     "scale_0.2_0.8": ["detector.scale_range=[0.2,0.8]"],
     "scale_0.1_0.6": ["detector.scale_range=[0.1,0.6]"],
     "paper_inpainter": ["data.background=inpainter", "sampling.method=importance"],

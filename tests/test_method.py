@@ -125,6 +125,10 @@ def test_rewards_and_priors():
     assert background_reward(errors, small, "excess", level) > background_reward(errors, big, "excess", level)
     assert abs(mask_prior(torch.zeros(1, 1, 4, 4), 0.005).item() - 0.01) < 1e-7
     assert abs(mask_prior(torch.full((1, 1, 4, 4), 0.5), 0.005).item() - 0.5) < 1e-7
+    half = torch.cat([torch.zeros(1, 1, 2, 4), torch.ones(1, 1, 2, 4)], dim=2) * 0.5  # mean 0.25, mean square 0.125
+    assert mask_prior(torch.zeros(1, 1, 4, 4), 0.005, "l1").item() == 0.0  # no target: zero at an empty mask
+    assert abs(mask_prior(half, 0.005, "l1").item() - 0.25) < 1e-7
+    assert abs(mask_prior(half, 0.005, "l2").item() - 0.125) < 1e-7
     p = torch.tensor([[0.5, 0.5, 0.0, 0.0]])
     assert probability_prior(p, "l1").item() == 1.0
     assert abs(probability_prior(p, "l2").item() - 0.125) < 1e-7

@@ -106,6 +106,9 @@ class LossConfig:
     w_p: float = 0.1
     tau: float = 0.005
     """Target of the v-shaped mask prior L_v."""
+    mask_prior: str = "v"
+    """Mask prior weighted by ``w_v``: ``v`` = L_v (eq. 6); ``l1`` / ``l2`` = the mean of the mask / of its
+    square (table 3's alternatives)."""
     prob_prior: str = "l2"
     """``l2`` = mean(p^2) (the authors' code); ``l1`` = sum |p| as written in eq. 5 (a constant 1)."""
     hole_expand: float = 0.15
@@ -365,6 +368,7 @@ _CHOICES = {
     "data.on_error": ("raise", "skip"),
     "train.precision": ("auto", "bf16", "fp32"),
     "loss.prob_prior": ("l1", "l2"),
+    "loss.mask_prior": ("v", "l1", "l2"),
     "loss.reward": ("density", "excess"),
     "loss.mask_target": ("ramp", "grabcut"),
     "sampling.method": ("importance", "uniform", "gumbel", "exhaustive", "regression"),

@@ -53,9 +53,18 @@ def background_loss(weight: torch.Tensor, reward: torch.Tensor, baseline: float 
     return -(weight * (reward.detach() - baseline)).mean()
 
 
-def mask_prior(full_mask: torch.Tensor, tau: float = 0.005) -> torch.Tensor:
-    """L_v (eq. 6): |mean(T^-1(S)) - tau| + tau per image, averaged over the batch."""
-    return ((full_mask.mean(dim=(1, 2, 3)) - tau).abs() + tau).mean()
+def mask_prior(full_mask: torch.Tensor, tau: float = 0.005, kind: str = "v") -> torch.Tensor:
+    """Mask prior on the uncropped mask T^-1(S) (B, 1, H, W), values in [0, 1], averaged over the batch.
+
+    ``v`` = L_v (eq. 6): |mean(T^-1(S)) - tau| + tau per image; ``l1`` = mean |T^-1(S)|; ``l2`` =
+    mean T^-1(S)^2 (table 3's alternatives, which have no target ``tau``)."""
+    if kind == "v":
+        return ((full_mask.mean(dim=(1, 2, 3)) - tau).abs() + tau).mean()
+    if kind == "l1":
+        return full_mask.abs().mean()
+    if kind == "l2":
+        return full_mask.pow(2).mean()
+    raise ValueError(f"unknown mask prior {kind!r}")
 
 
 def probability_prior(probs: torch.Tensor, kind: str = "l2") -> torch.Tensor:

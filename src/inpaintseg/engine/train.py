@@ -208,7 +208,7 @@ def stage2_losses(
     with amp():
         l_f = (w_fg * perceptual_distance(phi, resynth, imgs_fg)).mean() if phi is not None else torch.zeros(())
     mask_for_prior = uncrop(mask, boxes_fg.detach(), h, w) if S.disentangled else full_mask
-    l_v = mask_prior(mask_for_prior, L.tau)
+    l_v = mask_prior(mask_for_prior, L.tau, L.mask_prior)
     l_p = probability_prior(props.probs, L.prob_prior)
     total = L.w_bg * (l_bg + l_bg_flow) + L.w_fg * l_fg + L.w_perceptual * l_f + L.w_v * l_v + L.w_p * l_p
     terms = {"loss/bg": l_bg.item(), "loss/fg": l_fg.item(), "loss/perceptual": l_f.item(), "loss/v": l_v.item(),
