@@ -61,6 +61,22 @@ def test_grabcut_target_is_deterministic():
     assert np.array_equal(grabcut_target(image, estimate), first)
 
 
+def test_grabcut_targets_on_threads_equal_the_serial_ones():
+    """attach_mask_targets runs GrabCut on one thread per core: same targets, same order as one at a time."""
+    from inpaintseg.engine.data import parallel_map
+
+    rng = np.random.default_rng(3)
+    pairs = []
+    for seed in range(8):
+        image, estimate, _ = _scene_with_a_ghost(seed)
+        estimate[5:15, 5:25] = rng.integers(0, 256, (10, 20, 3))  # random colours: the k-means start matters
+        pairs.append((image, estimate))
+    serial = [grabcut_target(*pair) for pair in pairs]
+    threaded = parallel_map(lambda pair: grabcut_target(*pair), pairs, "targets", "frame", False)
+    assert all(np.array_equal(a, b) for a, b in zip(serial, threaded, strict=True))
+    assert len({t.tobytes() for t in serial}) > 1
+
+
 def test_grabcut_target_is_empty_without_a_foreground():
     image, _, _ = _scene_with_a_ghost()
     noisy = np.clip(image.astype(int) + np.random.default_rng(1).integers(-2, 3, image.shape), 0, 255)

@@ -17,7 +17,7 @@ from inpaintseg.evaluate import run as run_evaluate
 from inpaintseg.predict import predict_source
 from inpaintseg.report import write_report
 
-DEMO_TRAIN_MINUTES = 12.0
+DEMO_TRAIN_MINUTES = 12.5
 
 
 def run_demo(out: str | Path = "demo", overrides: list[str] = (), train_sequences: int = 48, train_frames: int = 30,
@@ -28,7 +28,7 @@ def run_demo(out: str | Path = "demo", overrides: list[str] = (), train_sequence
     print(f"[1/4] synthetic {camera} benchmark -> {out / 'data'}")
     generate(train_root, camera=camera, sequences=train_sequences, frames=train_frames, seed=0, progress=True)
     generate(test_root, camera=camera, sequences=test_sequences, frames=test_frames, seed=1000, progress=True)
-    # 12 minutes of stage 2 keep the whole demo within 15 minutes on 2 cores (about 2 more go to making the data,
+    # 12.5 minutes of stage 2 keep the whole demo within 15 minutes on 2 cores (about 1.5 more go to making the data,
     # the backgrounds and mask targets, predicting and evaluating); a user's override wins
     cfg = resolve("cpu", overrides=[f"train.minutes={DEMO_TRAIN_MINUTES}", *overrides])
     print("[2/4] training (stage 1 inpainter, stage 2 detector + segmenter)")

@@ -10,8 +10,12 @@ camera-stabilised optical flow (N, 3, H, W) uint8 (data/flow.py), cached the sam
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -20,6 +24,9 @@ from tqdm import tqdm
 
 from inpaintseg.data.sources import Source
 from inpaintseg.errors import DataError
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -83,6 +90,14 @@ def mirror_rows(batch: torch.Tensor | None, rows: torch.Tensor, flow: bool = Fal
     if batch is not None:
         batch[rows] = flip_horizontal(batch[rows], flow=flow)
     return batch
+
+
+def parallel_map(fn: Callable[[T], R], items: list[T], desc: str, unit: str, progress: bool) -> list[R]:
+    """``[fn(x) for x in items]`` on one thread per CPU core, in order, with a progress bar. For OpenCV-heavy
+    work (SIFT, RANSAC, GrabCut), which releases the GIL; OpenCV's random generator is per thread."""
+    workers = max(1, min(len(items), os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, disable=not progress, unit=unit))
 
 
 def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -157,8 +172,9 @@ def attach_backgrounds(
         big = (per_seq[0][0].shape[1], per_seq[0][0].shape[0])
         cache = BackgroundCache(cache_dir, big, offsets=offsets)
         aligned = 0
-        for name, frames in zip(bank.sequence_names, per_seq, strict=True):
-            bgs, coverage = cache.sequence(name, frames, progress=progress)
+        jobs = list(zip(bank.sequence_names, per_seq, strict=True))
+        results = parallel_map(lambda job: cache.sequence(*job), jobs, "backgrounds", "seq", progress)
+        for bgs, coverage in results:
             aligned += int((coverage.reshape(len(coverage), -1).max(axis=1) > 0).sum())
             out.append(np.stack([resize_rgb(bg, (w, h)) for bg in bgs]))
         fraction = aligned / len(bank)
@@ -182,8 +198,8 @@ def attach_mask_targets(bank: FrameBank, progress: bool = True) -> float:
         raise ValueError("mask targets need a per-frame background")
     frames = bank.frames.permute(0, 2, 3, 1).numpy()
     bgs = bank.backgrounds.permute(0, 2, 3, 1).numpy()
-    out = [grabcut_target(f, b) for f, b in tqdm(zip(frames, bgs, strict=True), total=len(frames),
-                                                  desc="mask targets", disable=not progress, unit="frame")]
+    out = parallel_map(lambda pair: grabcut_target(*pair), list(zip(frames, bgs, strict=True)), "mask targets",
+                       "frame", progress)
     bank.targets = torch.from_numpy(np.stack(out))[:, None].contiguous()
     return float(bank.targets.float().mean())
 
