@@ -23,7 +23,9 @@ them. Temporal backgrounds are cached in ``<run>/cache``; ``<variant>_s<seed>/ru
 that cache too (files are keyed by sequence, size, offsets and a hash of the frames, so sharing is safe).
 A rerun in an existing folder reuses its ``run/inpainter.pt`` (run_training skips stage 1 when it exists;
 the table notes it). Changing ``--accuracy-args`` data options (``--frames``, ``--train-sequences``, ...)
-for an existing ``--out`` does NOT regenerate the data: use a new ``--out``.
+for an existing ``--out`` does NOT regenerate the data: use a new ``--out``. The session-6/7 tables
+(``benchmarks/ablation.md``) trained on 16 scenes, accuracy.py's default then; it is 48 since session 8, so
+``--accuracy-args "--train-sequences 16"`` reproduces those rows.
 
 Results: accuracy.py appends one JSON line per run to ``results.jsonl`` next to it. After the runs this
 script reads the lines whose ``overrides`` equal the ones it passed (for runs made now: the lines appended

@@ -75,7 +75,10 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     record = {
         "dataset": a.dataset, "camera": a.camera if a.dataset == "synthetic" else None, "preset": a.preset,
-        "overrides": a.overrides, "J": result["J_mean"], "F": result["F_mean"], "mAP50": result["mAP50"],
+        "overrides": a.overrides,
+        "split": ({"train": [a.train_sequences, a.train_frames], "test": [a.test_sequences, a.test_frames]}
+                  if a.dataset == "synthetic" else None),
+        "J": result["J_mean"], "F": result["F_mean"], "mAP50": result["mAP50"],
         "threshold": result["threshold"], "crf": crf, "train_s": round(t_train, 1), "predict_s": round(t_pred, 1),
         "sequences": result["sequences"], "commit": commit, "machine": f"{platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads", "date": time.strftime("%Y-%m-%d %H:%M"),
