@@ -28,6 +28,7 @@ import torch
 
 from inpaintseg.config import resolve
 from inpaintseg.data.synth import generate
+from inpaintseg.demo import TEST_SPLIT, TRAIN_SPLIT
 from inpaintseg.engine.pipeline import run_training
 from inpaintseg.evaluate import run as run_evaluate
 from inpaintseg.predict import predict_source
@@ -39,10 +40,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--data", type=Path, default=Path("../shared/data/davis2016-train-240p"))
     ap.add_argument("--camera", default="ptz")
-    ap.add_argument("--train-sequences", type=int, default=48)
-    ap.add_argument("--train-frames", type=int, default=30)
-    ap.add_argument("--test-sequences", type=int, default=16)
-    ap.add_argument("--test-frames", type=int, default=60)
+    ap.add_argument("--train-sequences", type=int, default=TRAIN_SPLIT[0])
+    ap.add_argument("--train-frames", type=int, default=TRAIN_SPLIT[1])
+    ap.add_argument("--test-sequences", type=int, default=TEST_SPLIT[0])
+    ap.add_argument("--test-frames", type=int, default=TEST_SPLIT[1])
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--crf", action="store_true", help="also predict and evaluate with the dense CRF")
     ap.add_argument("overrides", nargs="*")

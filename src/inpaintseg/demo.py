@@ -18,10 +18,15 @@ from inpaintseg.predict import predict_source
 from inpaintseg.report import write_report
 
 DEMO_TRAIN_MINUTES = 12.5
+TRAIN_SPLIT = (48, 30)
+"""Synthetic training sequences x frames (seed 0), also ``benchmarks/accuracy.py``'s default."""
+TEST_SPLIT = (16, 60)
+"""Held-out test sequences x frames (seed 1000), also ``benchmarks/accuracy.py``'s default."""
 
 
-def run_demo(out: str | Path = "demo", overrides: list[str] = (), train_sequences: int = 48, train_frames: int = 30,
-             test_sequences: int = 16, test_frames: int = 60, camera: str = "ptz") -> dict:
+def run_demo(out: str | Path = "demo", overrides: list[str] = (), train_sequences: int = TRAIN_SPLIT[0],
+             train_frames: int = TRAIN_SPLIT[1], test_sequences: int = TEST_SPLIT[0], test_frames: int = TEST_SPLIT[1],
+             camera: str = "ptz") -> dict:
     out = Path(out)
     train_root = out / "data" / "train"
     test_root = out / "data" / "test"

@@ -171,13 +171,17 @@ def attach_backgrounds(
     if mode == "temporal":
         big = (per_seq[0][0].shape[1], per_seq[0][0].shape[0])
         cache = BackgroundCache(cache_dir, big, offsets=offsets)
-        aligned = 0
+
+        def small(job: tuple[str, list[np.ndarray]]) -> tuple[np.ndarray, int]:
+            """One sequence's backgrounds at the bank's size (only those are kept) and its aligned frames."""
+            bgs, coverage = cache.sequence(*job)
+            aligned = int((coverage.reshape(len(coverage), -1).max(axis=1) > 0).sum())
+            return np.stack([resize_rgb(bg, (w, h)) for bg in bgs]), aligned
+
         jobs = list(zip(bank.sequence_names, per_seq, strict=True))
-        results = parallel_map(lambda job: cache.sequence(*job), jobs, "backgrounds", "seq", progress)
-        for bgs, coverage in results:
-            aligned += int((coverage.reshape(len(coverage), -1).max(axis=1) > 0).sum())
-            out.append(np.stack([resize_rgb(bg, (w, h)) for bg in bgs]))
-        fraction = aligned / len(bank)
+        results = parallel_map(small, jobs, "backgrounds", "seq", progress)
+        out = [bgs for bgs, _ in results]
+        fraction = sum(aligned for _, aligned in results) / len(bank)
     elif mode == "known":
         for frames in per_seq:
             med = resize_rgb(np.median(np.stack(frames), axis=0).astype(np.uint8), (w, h))
