@@ -3,8 +3,9 @@
     python benchmarks/train_speed.py [--steps 15] [--preset cpu] [--threads 2]
 
 Rows: the preset's defaults, then one lever changed at a time: importance sampling instead of exhaustive
-evaluation of all cells, float32 instead of bf16 autocast, channels_last memory format, torch.compile of D and S
-(first steps excluded: they compile), one thread instead of ``--threads``. Prints a markdown table (seconds per
+evaluation of all cells, float32 instead of bf16 autocast, the perceptual term on the whole frame instead of the
+hole, channels_last memory format, torch.compile of D and S (first steps excluded: they compile), one thread
+instead of ``--threads``. Prints a markdown table (seconds per
 step, steps per minute, ratio to the defaults) and the machine.
 """
 
@@ -71,6 +72,8 @@ def main() -> None:
         ("defaults (exhaustive L_bg, bf16 where native)", [], False, False, a.threads),
         ("importance sampling, 1 sample", ["sampling.method=importance"], False, False, a.threads),
         ("float32", ["train.precision=fp32"], False, False, a.threads),
+        ("L_f on the whole frame (the paper) instead of the hole", ["loss.perceptual_region=frame"], False, False,
+         a.threads),
         ("channels_last", [], True, False, a.threads),
         ("torch.compile (D and S)", [], False, True, a.threads),
         ("1 thread", [], False, False, 1),

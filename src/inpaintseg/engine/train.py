@@ -46,7 +46,7 @@ from inpaintseg.losses import (
 )
 from inpaintseg.models.crop import box_mask, crop, expand_box, uncrop
 from inpaintseg.models.model import InpaintSegModel, build_model, resynthesize
-from inpaintseg.models.perceptual import PerceptualFeatures, perceptual_distance
+from inpaintseg.models.perceptual import PerceptualFeatures, perceptual_distance, perceptual_distance_in_window
 from inpaintseg.models.unet import InpaintingUNet
 from inpaintseg.sampling import choose_cells
 
@@ -205,8 +205,15 @@ def stage2_losses(
         foreground, mask = model.segment(imgs_fg, boxes_fg)
     resynth, full_mask = resynthesize(bars_fg, foreground, mask, boxes_fg)
     l_fg = (w_fg * pixel_mse(resynth, imgs_fg)).mean()
-    with amp():
-        l_f = (w_fg * perceptual_distance(phi, resynth, imgs_fg)).mean() if phi is not None else torch.zeros(())
+    l_f = torch.zeros(())
+    if phi is not None:
+        with amp():
+            if L.perceptual_region == "hole":  # F(I) equals I outside the hole
+                window = expand_box(boxes_fg, L.hole_expand)
+                dist = perceptual_distance_in_window(phi, resynth, imgs_fg, window, model.segmenter.crop_size)
+            else:
+                dist = perceptual_distance(phi, resynth, imgs_fg)
+        l_f = (w_fg * dist).mean()
     mask_for_prior = uncrop(mask, boxes_fg.detach(), h, w) if S.disentangled else full_mask
     l_v = mask_prior(mask_for_prior, L.tau, L.mask_prior)
     l_p = probability_prior(props.probs, L.prob_prior)
