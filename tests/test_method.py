@@ -8,6 +8,7 @@ from inpaintseg.losses import background_reward, box_fit_loss, mask_prior, proba
 from inpaintseg.models.crop import box_mask, crop, expand_box, uncrop
 from inpaintseg.models.detector import Detector
 from inpaintseg.models.model import build_model
+from inpaintseg.models.perceptual import PerceptualFeatures, perceptual_distance, perceptual_distance_in_window
 from inpaintseg.models.unet import InpaintingUNet
 from inpaintseg.sampling import choose_cells
 
@@ -146,7 +147,7 @@ def test_box_fit_moves_edges_towards_the_object():
     assert box.grad[0, 2] > 0 and box.grad[0, 3] > 0  # descent shrinks it
 
 
-def _stage2_grads(cfg, term):
+def _stage2_grads(cfg, term, phi=None):
     torch.manual_seed(0)
     model = build_model(cfg)
     inpainter = InpaintingUNet(cfg.inpainter.channels).eval()
@@ -154,7 +155,7 @@ def _stage2_grads(cfg, term):
     cfg.loss.w_bg = cfg.loss.w_fg = cfg.loss.w_v = cfg.loss.w_p = 0.0
     setattr(cfg.loss, term, 1.0)
     gen = torch.Generator().manual_seed(0)
-    total, _, _ = stage2_losses(model, inpainter, None, images, None, cfg, RunningStats(), gen)
+    total, _, _ = stage2_losses(model, inpainter, phi, images, None, cfg, RunningStats(), gen)
     total.backward()
     head = model.detector.head[-1]
     logit_grad = head.weight.grad[4].abs().sum() + head.bias.grad[4].abs()
@@ -173,6 +174,34 @@ def test_disentangled_gradients():
     cfg.sampling.disentangled = False
     logit_g, box_g, s_g = _stage2_grads(cfg, "w_fg")
     assert logit_g > 0 and box_g > 0  # joint: L_fg reaches the probabilities too
+
+
+def test_perceptual_term_in_the_hole_estimates_the_full_frame_term():
+    """F(I) differs from I only in the hole: L_f on the hole's crop, scaled by its share of the frame, is close
+    to L_f on the whole frame for a smooth difference, ignores differences outside the window, and trains S
+    and the box, not the probabilities."""
+    torch.manual_seed(0)
+    phi = PerceptualFeatures("none")
+    image = torch.nn.functional.avg_pool2d(torch.rand(4, 3, 96, 160), 5, 1, 2)
+    box = torch.tensor([[0.3, 0.5, 0.25, 0.8], [0.6, 0.4, 0.3, 0.5], [0.5, 0.5, 0.2, 0.9], [0.9, 0.5, 0.3, 0.8]])
+    window = expand_box(box, 0.15)  # the last one leaves the frame on the right
+    hole = box_mask(window, 96, 160)
+    other = torch.nn.functional.avg_pool2d(torch.rand(4, 3, 96, 160), 7, 1, 3)
+    x = (image * (1 - hole) + other * hole).requires_grad_(True)
+    inside = perceptual_distance_in_window(phi, x, image, window, 64)
+    ratio = inside / perceptual_distance(phi, x, image)
+    assert ((ratio > 0.6) & (ratio < 1.1)).all(), ratio
+    assert perceptual_distance_in_window(phi, image, image, window, 64).abs().max() == 0
+    outside = image + (1 - hole) * (other - image)  # the same change, outside the window only
+    leak = perceptual_distance_in_window(phi, outside, image, window, 64)  # only through its edge pixels
+    assert (leak < 0.05 * perceptual_distance(phi, outside, image)).all(), leak
+    window.requires_grad_(True)
+    perceptual_distance_in_window(phi, x, image, window, 64).sum().backward()
+    assert x.grad.abs().sum() > 0 and window.grad is None  # the window is a constant
+    cfg = tiny_cfg()
+    cfg.loss.perceptual_region = "hole"
+    logit_g, box_g, s_g = _stage2_grads(cfg, "w_perceptual", phi)
+    assert logit_g == 0.0 and box_g > 0 and s_g > 0
 
 
 def test_stage2_with_known_background_and_exhaustive_sampling():

@@ -19,7 +19,7 @@ from inpaintseg.data.synth import generate
 from inpaintseg.engine import distributed
 from inpaintseg.engine.pipeline import run_training
 from inpaintseg.errors import InpaintsegError
-from inpaintseg.models.crop import uncrop
+from inpaintseg.models.crop import crop, uncrop
 from inpaintseg.predict import (
     Predictor,
     Shard,
@@ -127,14 +127,14 @@ def test_predictor_k1_is_argmax_and_k_objects_are_segmented_separately(data, pre
     np.testing.assert_allclose(pred.masks[0], one.masks[0], atol=1e-6)
     np.testing.assert_allclose(pred.proposals[0], one.proposals[0], atol=1e-4)
     np.testing.assert_array_equal(pred.mask, pred.masks.max(axis=0))
-    # each object: its own crop of its own cell's box through S
+    # each object: its own crop of its own cell's box through S (cropped from the 96x64 image itself)
     x = torch.from_numpy(cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA)).permute(2, 0, 1)[None]
     x = x.float() / 255
     with torch.no_grad():
         props = predictor.model(x)
         for k, cell in enumerate(pred.cells):
             box = props.boxes[:, int(cell)]
-            _, m = predictor.model.segment(x, box)
+            _, m = predictor.model.segmenter(predictor._patches([image], x, torch.zeros(1, dtype=torch.long), box))
             expected = uncrop(m, box, 64, 96)[0, 0].clamp(0, 1).numpy()
             np.testing.assert_allclose(pred.masks[k], expected, atol=1e-5)
             assert pred.scores[k] == pytest.approx(float(props.probs[0, int(cell)]))
@@ -225,19 +225,39 @@ def _iou(a, b):
 
 
 def test_flip_tta_averages_the_mask_with_the_mirrored_image_s(data, predictor):
-    image = data["frames"][1]
+    image = cv2.resize(data["frames"][1], (64, 64), interpolation=cv2.INTER_AREA)  # the working size
     plain = predictor.predict(image)
     tta = Predictor(predictor.model, predictor.cfg, flip_tta=True).predict(image)
     assert tta.cells.tolist() == plain.cells.tolist()  # D runs once, on the unmirrored image
-    x = torch.from_numpy(cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA)).permute(2, 0, 1)[None]
-    x = x.float() / 255
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         box = predictor.model(x).boxes[:, int(plain.cells[0])]
         mirrored = box.clone()
         mirrored[:, 0] = 1 - mirrored[:, 0]
         m = 0.5 * (predictor.model.segment(x, box)[1] + predictor.model.segment(x.flip(-1), mirrored)[1].flip(-1))
-    np.testing.assert_allclose(tta.masks[0], uncrop(m, box, 64, 96)[0, 0].clamp(0, 1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(tta.masks[0], uncrop(m, box, 64, 64)[0, 0].clamp(0, 1).numpy(), atol=1e-5)
     assert np.abs(tta.masks[0] - plain.masks[0]).max() > 1e-4  # S is not mirror-symmetric: TTA changes masks
+
+
+def test_s_crops_from_the_image_itself_when_it_is_larger_than_the_working_size(predictor):
+    """Stripes 2 px wide in a 4x-size image vanish in the working-size image (area resize) but reach S's crop;
+    an image at the working size is cropped exactly as in training."""
+    w, h = predictor.size
+    big = np.full((4 * h, 4 * w, 3), 128, np.uint8)
+    big[:, (np.arange(4 * w) // 2) % 2 == 1] = 255
+    big[:, (np.arange(4 * w) // 2) % 2 == 0] = 0
+    small = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)
+    assert small.std() < 1  # the working size sees flat grey
+    box = torch.tensor([[0.5, 0.5, 0.1, 0.5]])  # 0.1 x 4w = 25.6 px of the big image across S's crop
+    owner = torch.zeros(1, dtype=torch.long)
+    x = torch.from_numpy(small).permute(2, 0, 1)[None].float() / 255
+    fine = predictor._patches([big], x, owner, box)
+    assert fine.shape == (1, 3, predictor.model.segmenter.crop_size, predictor.model.segmenter.crop_size)
+    assert fine.std() > 0.3  # the stripes are there
+    assert 0.45 < fine.mean() < 0.55
+    coarse = predictor._patches([small], x, owner, box)
+    torch.testing.assert_close(coarse, crop(x, box, predictor.model.segmenter.crop_size))
+    assert coarse.std() < 0.01
 
 
 def test_crf_snaps_a_blurry_mask_to_the_coloured_square():
