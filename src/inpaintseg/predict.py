@@ -320,7 +320,7 @@ class Predictor:
                 continue
             scale = min(1.0, CROP_SOURCE_MAX * w / im.shape[1], CROP_SOURCE_MAX * h / im.shape[0])
             src = resize_rgb(im, (max(1, round(im.shape[1] * scale)), max(1, round(im.shape[0] * scale))))
-            t = torch.from_numpy(src).permute(2, 0, 1)[None].float().div(255.0).to(self.device)
+            t = torch.tensor(src).permute(2, 0, 1)[None].float().div(255.0).to(self.device)  # copy: may be read-only
             fine = crop(t.expand(len(rows), -1, -1, -1), boxes[rows], size * CROP_SUPERSAMPLE)
             patches[rows] = F.avg_pool2d(fine, CROP_SUPERSAMPLE).to(patches.dtype)
         return patches
