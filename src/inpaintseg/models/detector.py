@@ -1,7 +1,8 @@
 """Proposal detector D (section 3.6, "Detection Network"): one candidate box and probability per grid cell.
 
 Input: ``image`` (B, 3, H, W) float in [0, 1] at any size; it is resized to ``input_size`` (W_d, H_d)
-(128x128 in the paper) and passed through a ResNet-18 up to ``layer3`` (stride 16), giving a grid of
+(128x128 in the paper) and passed through a ResNet-18 up to ``layer3`` (stride 16; ``backbone="small"``: the
+same layout of basic blocks at half the channels, 32/64/128, trained from scratch), giving a grid of
 G_h x G_w = H_d/16 x W_d/16 cells (8 x 8 = C = 64 cells in the paper). A 1x1 head predicts 5 numbers per
 cell: 2 centre offsets, 2 scales, 1 logit.
 
@@ -22,8 +23,32 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models.resnet import BasicBlock
 
 from inpaintseg.models.backbones import Normalize, resnet
+
+BACKBONES = ("resnet18", "small")
+
+
+def _stage(cin: int, cout: int, stride: int) -> nn.Sequential:
+    """Two ResNet basic blocks, the first with ``stride`` (a 1x1 projection where the shape changes)."""
+    down = None
+    if stride != 1 or cin != cout:
+        down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+    return nn.Sequential(BasicBlock(cin, cout, stride, down), BasicBlock(cout, cout))
+
+
+def _backbone(name: str, pretrained: str) -> tuple[nn.Sequential, int]:
+    """(B,3,H,W) -> (B,C,H/16,W/16): ResNet-18 up to layer3 (C = 256), or ``small`` at half width (C = 128;
+    a quarter of the multiply-adds, no pretrained weights)."""
+    if name == "resnet18":
+        net = resnet("resnet18", pretrained)
+        return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3), 256
+    if name == "small":
+        w = 32
+        stem = [nn.Conv2d(3, w, 7, 2, 3, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)]
+        return nn.Sequential(*stem, _stage(w, w, 1), _stage(w, 2 * w, 2), _stage(2 * w, 4 * w, 2)), 4 * w
+    raise ValueError(f"unknown detector backbone {name!r}; choose one of {', '.join(BACKBONES)}")
 
 
 @dataclass
@@ -43,6 +68,7 @@ class Detector(nn.Module):
         offset_range: float = 1.5,
         border: int = 1,
         pretrained: str = "none",
+        backbone: str = "resnet18",
     ) -> None:
         super().__init__()
         self.input_size = (int(input_size[0]), int(input_size[1]))
@@ -53,10 +79,9 @@ class Detector(nn.Module):
         gh, gw = self.grid
         if gh - 2 * self.border < 1 or gw - 2 * self.border < 1:
             raise ValueError(f"grid {gh}x{gw} has no inner cells with border={border}")
-        net = resnet("resnet18", pretrained)
         self.normalize = Normalize()
-        self.backbone = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3)
-        self.head = nn.Sequential(nn.Conv2d(256, 128, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(128, 5, 1))
+        self.backbone, channels = _backbone(backbone, pretrained)
+        self.head = nn.Sequential(nn.Conv2d(channels, 128, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(128, 5, 1))
         with torch.no_grad():
             self.head[-1].weight.mul_(0.01)
             self.head[-1].bias.zero_()

@@ -52,6 +52,7 @@ def build_model(cfg: Config) -> InpaintSegModel:
         offset_range=d.offset_range,
         border=d.border,
         pretrained=cfg.train.pretrained,
+        backbone=d.backbone,
     )
     segmenter = SegmentationAutoencoder(
         crop_size=s.crop_size,
