@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import time
 from pathlib import Path
 
 import torch
+from machine import machine_line
 
 from inpaintseg.config import resolve
 from inpaintseg.data.synth import generate
@@ -81,8 +81,8 @@ def main() -> None:
                   if a.dataset == "synthetic" else None),
         "J": result["J_mean"], "F": result["F_mean"], "mAP50": result["mAP50"],
         "threshold": result["threshold"], "crf": crf, "train_s": round(t_train, 1), "predict_s": round(t_pred, 1),
-        "sequences": result["sequences"], "commit": commit, "machine": f"{platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} threads", "date": time.strftime("%Y-%m-%d %H:%M"),
+        "sequences": result["sequences"], "commit": commit,
+        "machine": machine_line(torch.get_num_threads()), "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     with open(Path(__file__).parent / "results.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")

@@ -40,7 +40,7 @@ def _randomize(model: torch.nn.Module, seed: int) -> None:
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         head = model.detector.head[-1]
-        head.weight.copy_(torch.randn(head.weight.shape, generator=gen) * 0.05)
+        head.weight.copy_(torch.randn(head.weight.shape, generator=gen) * 0.2)
         head.bias.copy_(torch.randn(head.bias.shape, generator=gen) * 0.5)
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):

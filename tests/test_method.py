@@ -1,5 +1,6 @@
 """Unit tests of the method's pieces: sampling, disentangling, crop/uncrop, detector, losses."""
 
+import pytest
 import torch
 
 from inpaintseg.config import preset
@@ -75,8 +76,9 @@ def test_gumbel_sampling_draws_cells_with_their_probabilities():
     assert torch.isfinite(logits.grad[0, 1:4]).all() and logits.grad[0, 1:4].abs().sum() > 0
 
 
-def test_border_cells_have_zero_probability():
-    det = Detector(input_size=(96, 64), border=1)
+@pytest.mark.parametrize("backbone", ["resnet18", "small"])
+def test_border_cells_have_zero_probability(backbone):
+    det = Detector(input_size=(96, 64), border=1, backbone=backbone)
     props = det(torch.rand(2, 3, 64, 96))
     assert props.grid == (4, 6)
     p = props.probs.view(2, 4, 6)
@@ -87,6 +89,19 @@ def test_border_cells_have_zero_probability():
     # small head init: probabilities start uniform over the 2x4 inner cells, boxes mid-sized on cell centres
     assert torch.allclose(p[:, 1:-1, 1:-1], torch.full((2, 2, 4), 1 / 8), atol=0.01)
     assert torch.allclose(props.boxes[..., 2:], torch.full_like(props.boxes[..., 2:], 0.5), atol=0.02)
+
+
+def test_small_detector_backbone_has_a_quarter_of_the_parameters_and_trains():
+    big, small = Detector(backbone="resnet18"), Detector(backbone="small")
+    count = lambda m: sum(p.numel() for p in m.backbone.parameters())  # noqa: E731
+    assert 0.2 < count(small) / count(big) < 0.3
+    x = torch.rand(2, 3, 128, 128)
+    props = small(x)
+    assert props.grid == (8, 8) and props.boxes.shape == (2, 64, 4)
+    props.probs[:, 27].sum().backward()  # a gradient reaches the first convolution
+    assert small.backbone[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="unknown detector backbone"):
+        Detector(backbone="vgg")
 
 
 def test_crop_then_uncrop_reproduces_box_content():

@@ -228,6 +228,7 @@ def _cpu_preset() -> Config:
     cfg.inpainter.steps = 100_000
     cfg.inpainter.minutes = 5.0
     cfg.detector.input_size = [128, 128]
+    cfg.detector.backbone = "small"
     cfg.segmenter.encoder = "small"
     cfg.segmenter.width = 32
     cfg.segmenter.crop_size = 64

@@ -18,6 +18,7 @@ mid-range sizes and the probabilities are uniform over the inner cells.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +46,9 @@ def _backbone(name: str, pretrained: str) -> tuple[nn.Sequential, int]:
         net = resnet("resnet18", pretrained)
         return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3), 256
     if name == "small":
+        if pretrained != "none":
+            warnings.warn(f"detector.backbone=small has no pretrained weights; pretrained={pretrained!r} applies to "
+                          "the other networks only, the detector starts from random weights", stacklevel=3)
         w = 32
         stem = [nn.Conv2d(3, w, 7, 2, 3, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)]
         return nn.Sequential(*stem, _stage(w, w, 1), _stage(w, 2 * w, 2), _stage(2 * w, 4 * w, 2)), 4 * w
