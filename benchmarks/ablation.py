@@ -2,7 +2,7 @@
 
     python benchmarks/ablation.py --out runs/ablation [--minutes 18] [--seeds 0,1] [--only defaults,uniform]
                                   [--table benchmarks/ablation.md] [--dry-run] [--resume] [--table-only]
-                                  [--extra "key=value ..."] [--accuracy-args "--frames 60 ..."]
+                                  [--extra "key=value ..."] [--accuracy-args "--train-frames 60 ..."]
 
 Each variant is a list of config overrides on top of the ``cpu`` preset (``src/inpaintseg/config.py``). For
 every variant and seed this script runs
@@ -22,7 +22,7 @@ into it (accuracy.py generates data only when ``data/train/meta.json`` is missin
 them. Temporal backgrounds are cached in ``<run>/cache``; ``<variant>_s<seed>/run/cache -> OUT/cache`` shares
 that cache too (files are keyed by sequence, size, offsets and a hash of the frames, so sharing is safe).
 A rerun in an existing folder reuses its ``run/inpainter.pt`` (run_training skips stage 1 when it exists;
-the table notes it). Changing ``--accuracy-args`` data options (``--frames``, ``--train-sequences``, ...)
+the table notes it). Changing ``--accuracy-args`` data options (``--train-frames``, ``--train-sequences``, ...)
 for an existing ``--out`` does NOT regenerate the data: use a new ``--out``. The session-6/7 tables
 (``benchmarks/ablation.md``) trained on 16 scenes, accuracy.py's default then; it is 48 since session 8, so
 ``--accuracy-args "--train-sequences 16"`` reproduces those rows.
@@ -65,11 +65,13 @@ Not implemented (the config has no switch for it):
   (offline it falls back to random weights, i.e. the cpu preset's ``none``), and there are no
   self-supervised weights.
 
-Smoke test (seconds; writes results.jsonl next to a copy of accuracy.py so the real file is untouched):
+Smoke test (seconds; writes results.jsonl next to a copy of accuracy.py so the real file is untouched; the copy
+imports machine.py from its own folder):
 
-    cp benchmarks/accuracy.py /tmp/abl/accuracy.py
+    mkdir -p /tmp/abl && cp benchmarks/accuracy.py benchmarks/machine.py /tmp/abl/
     python benchmarks/ablation.py --out /tmp/abl/out --only importance --minutes 0 --accuracy /tmp/abl/accuracy.py \\
-        --table /tmp/abl/ablation.md --accuracy-args "--train-sequences 2 --test-sequences 1 --frames 8" \\
+        --table /tmp/abl/ablation.md \\
+        --accuracy-args "--train-sequences 2 --test-sequences 1 --train-frames 8 --test-frames 8" \\
         --extra "train.steps=3 data.size=[64,64] detector.input_size=[64,64] segmenter.crop_size=32"
 """
 
@@ -210,7 +212,7 @@ def main() -> None:
     ap.add_argument("--table", type=Path, default=HERE / "ablation.md", help="markdown output (default "
                     "benchmarks/ablation.md)")
     ap.add_argument("--extra", default="", help="more key=value overrides for every run (one shell-quoted string)")
-    ap.add_argument("--accuracy-args", default="", help="options passed to accuracy.py, e.g. \"--frames 30\"")
+    ap.add_argument("--accuracy-args", default="", help="options passed to accuracy.py, e.g. \"--train-frames 30\"")
     ap.add_argument("--accuracy", type=Path, default=HERE / "accuracy.py",
                     help="the accuracy script (results go to results.jsonl next to it)")
     ap.add_argument("--dry-run", action="store_true", help="print the commands only")
