@@ -102,6 +102,8 @@ def test_small_detector_backbone_has_a_quarter_of_the_parameters_and_trains():
     assert small.backbone[0].weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="unknown detector backbone"):
         Detector(backbone="vgg")
+    with pytest.warns(UserWarning, match="backbone=small has no pretrained weights"):
+        Detector(backbone="small", pretrained="imagenet")
 
 
 def test_crop_then_uncrop_reproduces_box_content():
