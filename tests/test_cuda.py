@@ -129,8 +129,8 @@ def test_training_and_prediction_on_cuda(tiny_data, tmp_path, background):
         over += ["loss.w_mask_bg=1", "loss.mask_target=grabcut"]
     model_path = run_training(resolve("cpu", overrides=over), tiny_data, tmp_path / "run", progress=False)
     image = np.random.default_rng(0).integers(0, 255, (50, 70, 3), dtype=np.uint8)
-    on_cpu = Predictor.load(model_path, "cpu").predict(image)
-    on_gpu = Predictor.load(model_path, "cuda").predict(image)
+    on_cpu = Predictor.load(model_path, "cpu", refine="none").predict(image)
+    on_gpu = Predictor.load(model_path, "cuda", refine="none").predict(image)
     assert np.allclose(on_gpu.probabilities, on_cpu.probabilities, atol=1e-4)
     assert np.allclose(on_gpu.boxes, on_cpu.boxes, atol=0.05)  # pixels
     assert np.abs(on_gpu.masks - on_cpu.masks).max() < 1e-3

@@ -1,4 +1,4 @@
-"""Inference tool: every source kind, every output kind, several objects (top-K + NMS), dense CRF,
+"""Inference tool: every source kind, every output kind, several objects (top-K + NMS), GrabCut and dense CRF,
 streaming videos, torchrun sharding (simulated rank by rank in one process)."""
 
 import json
@@ -19,6 +19,7 @@ from inpaintseg.data.synth import generate
 from inpaintseg.engine import distributed
 from inpaintseg.engine.pipeline import run_training
 from inpaintseg.errors import InpaintsegError
+from inpaintseg.grabcut import GrabCutParams, refine_grabcut
 from inpaintseg.models.crop import crop, uncrop
 from inpaintseg.predict import (
     Predictor,
@@ -71,7 +72,8 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def predictor(data):
-    return Predictor.load(data["model"])
+    """Masks as S gives them (no refinement), so tests can recompute them from the network."""
+    return Predictor.load(data["model"], refine="none")
 
 
 # -- top-K + NMS --------------------------------------------------------------------------------------------
@@ -119,7 +121,7 @@ def test_predictor_k1_is_argmax_and_k_objects_are_segmented_separately(data, pre
     one = predictor.predict(image)
     assert one.cells.tolist() == [int(np.argmax(one.probabilities))]
     assert one.masks.shape == (1, 64, 96) and one.boxes.shape == (1, 4)
-    many = Predictor(predictor.model, predictor.cfg, max_objects=3, nms_iou=1.0, min_prob=0.0)
+    many = Predictor(predictor.model, predictor.cfg, max_objects=3, nms_iou=1.0, min_prob=0.0, refine="none")
     pred = many.predict(image)
     assert len(pred.cells) == 3 and pred.masks.shape == (3, 64, 96)
     assert np.all(np.diff(pred.scores) <= 0)
@@ -174,7 +176,7 @@ def test_two_figures_far_apart_give_two_objects_and_duplicates_are_suppressed(pr
                            grid=props.grid)
 
     monkeypatch.setattr(predictor.model.detector, "forward", fake)
-    two = Predictor(predictor.model, predictor.cfg, max_objects=2, box_from_mask=0).predict(image)
+    two = Predictor(predictor.model, predictor.cfg, max_objects=2, box_from_mask=0, refine="none").predict(image)
     assert two.cells.tolist() == [5, 9]  # cell 6 (a duplicate of figure A, IoU > 0.3) is suppressed
     np.testing.assert_allclose(two.boxes, [[ax0, ay0, ax1, ay1], [bx0, by0, bx1, by1]], atol=0.01 * w)
     for k, (x0, y0, x1, y1) in enumerate(two.boxes.round().astype(int)):
@@ -189,12 +191,14 @@ def test_bad_options_are_config_errors(predictor):
         Predictor(predictor.model, predictor.cfg, max_objects=0)
     with pytest.raises(InpaintsegError, match="nms_iou"):
         Predictor(predictor.model, predictor.cfg, nms_iou=1.5)
+    with pytest.raises(InpaintsegError, match="refine must be one of grabcut, crf, none, got 'dense'"):
+        Predictor(predictor.model, predictor.cfg, refine="dense")
     with pytest.raises(InpaintsegError, match="--save"):
         parse_save("masks,movie")
     assert parse_save("masks, coco,masks") == ("masks", "coco")
 
 
-# -- CRF ------------------------------------------------------------------------------------------------------
+# -- GrabCut and CRF ------------------------------------------------------------------------------------------
 
 
 def test_missing_crf_package_says_how_to_install(monkeypatch, predictor):
@@ -203,7 +207,7 @@ def test_missing_crf_package_says_how_to_install(monkeypatch, predictor):
     with pytest.raises(InpaintsegError, match=r"install inpaintseg\[crf\]"):
         refine_mask(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.float32))
     with pytest.raises(InpaintsegError, match=r"install inpaintseg\[crf\]"):
-        Predictor(predictor.model, predictor.cfg, crf=True)
+        Predictor(predictor.model, predictor.cfg, refine="crf")
 
 
 def _square_scene():
@@ -227,7 +231,7 @@ def _iou(a, b):
 def test_flip_tta_averages_the_mask_with_the_mirrored_image_s(data, predictor):
     image = cv2.resize(data["frames"][1], (64, 64), interpolation=cv2.INTER_AREA)  # the working size
     plain = predictor.predict(image)
-    tta = Predictor(predictor.model, predictor.cfg, flip_tta=True).predict(image)
+    tta = Predictor(predictor.model, predictor.cfg, flip_tta=True, refine="none").predict(image)
     assert tta.cells.tolist() == plain.cells.tolist()  # D runs once, on the unmirrored image
     x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
@@ -274,11 +278,39 @@ def test_predictor_with_crf_gives_the_crf_posterior(data, predictor):
     pytest.importorskip("pydensecrf.densecrf")
     image = data["frames"][0]
     plain = predictor.predict(image)
-    refined = Predictor(predictor.model, predictor.cfg, crf=True).predict(image)
+    refined = Predictor(predictor.model, predictor.cfg, refine="crf").predict(image)
     assert refined.masks.shape == plain.masks.shape == (1, 64, 96)
     posterior = refine_mask(image, plain.masks[0])
     np.testing.assert_allclose(refined.masks[0], posterior, atol=1e-6)
     assert refined.cells.tolist() == plain.cells.tolist()
+
+
+def test_grabcut_snaps_a_blurry_mask_to_the_coloured_square():
+    image, square, soft = _square_scene()
+    refined = refine_grabcut(image, soft)
+    assert refined.dtype == np.float32 and refined.shape == square.shape
+    label = refined >= 0.5
+    np.testing.assert_allclose(refined, 0.5 * (soft + label), atol=1e-6)  # the mean of the mask and GrabCut's label
+    before, after = _iou(soft >= 0.5, square), _iou(label, square)
+    assert before < 0.7 and after > 0.95, (before, after)
+    # the same result when GrabCut works on a shrunk rectangle (large images)
+    small = refine_grabcut(image, soft, GrabCutParams(max_side=40)) >= 0.5
+    assert _iou(small, square) > 0.85
+    # no object seed: the mask comes back as it was; bad inputs are named
+    faint = 0.3 * soft
+    np.testing.assert_array_equal(refine_grabcut(image, faint), faint)
+    with pytest.raises(InpaintsegError, match="does not match image"):
+        refine_grabcut(image, soft[:10])
+    with pytest.raises(InpaintsegError, match="RGB uint8"):
+        refine_grabcut(image.astype(np.float32), soft)
+
+
+def test_predictor_refines_with_grabcut_by_default(data, predictor):
+    image = data["frames"][0]
+    plain = predictor.predict(image)
+    refined = Predictor(predictor.model, predictor.cfg).predict(image)
+    assert refined.cells.tolist() == plain.cells.tolist()
+    np.testing.assert_allclose(refined.masks[0], refine_grabcut(image, plain.masks[0]), atol=1e-6)
 
 
 # -- sources and outputs --------------------------------------------------------------------------------------

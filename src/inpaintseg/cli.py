@@ -60,8 +60,8 @@ def cmd_predict(a: argparse.Namespace) -> int:
     from inpaintseg.predict import predict_source
 
     out = predict_source(a.model, a.source, a.out, batch=a.batch, device=a.device, save=a.save,
-                         max_objects=a.max_objects, nms_iou=a.nms_iou, min_prob=a.min_prob, crf=a.crf, flip_tta=a.tta,
-                         threshold=a.threshold)
+                         max_objects=a.max_objects, nms_iou=a.nms_iou, min_prob=a.min_prob, refine=a.refine,
+                         flip_tta=a.tta, threshold=a.threshold)
     from inpaintseg.engine.distributed import is_main
 
     if is_main():  # one line under torchrun, not one per process
@@ -167,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nms-iou", type=float, default=0.3, help="NMS IoU threshold between boxes (default 0.3)")
     p.add_argument("--min-prob", type=float, default=0.05,
                    help="cells below this probability are not extra objects (default 0.05)")
-    p.add_argument("--crf", action="store_true", help="refine masks with a dense CRF (needs inpaintseg[crf])")
+    p.add_argument("--refine", choices=("grabcut", "crf", "none"), default="grabcut",
+                   help="refine masks on the image's colours: grabcut seeded by the mask (default), crf (dense CRF, "
+                        "needs inpaintseg[crf]) or none (the segmenter's mask as it is; fastest)")
     p.add_argument("--tta", action="store_true", help="average each mask with the mirrored image's (S runs twice)")
     p.add_argument("--threshold", type=float, default=0.5, help="mask threshold for COCO RLEs/outlines (0.5)")
     p.set_defaults(func=cmd_predict)

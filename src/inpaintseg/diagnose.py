@@ -443,7 +443,7 @@ def diagnose(run_dir: str | Path, data: str | Path, frames_per_sequence: int = 1
     if not annotated:
         objects["skipped"] = f"{data}: no annotations (ground-truth masks); part 2 skipped"
     else:
-        predictor = Predictor.load(model_path, device)
+        predictor = Predictor.load(model_path, device, refine="none")  # the network itself, not the post-processing
         inpainter = None
         if background == "inpainter":
             path = run_dir / "inpainter.pt"

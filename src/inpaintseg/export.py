@@ -10,7 +10,8 @@ The exported graph (:class:`InferenceGraph`) takes one input and gives four outp
 - ``box`` (B, 4) float32 the proposal of the most probable cell (same format);
 - ``mask`` (B, 1, H, W) float32 in [0, 1]: S's mask of ``box`` resampled into image coordinates
   (T^-1, zero outside the box), exactly what :class:`inpaintseg.predict.Predictor` computes at the
-  training resolution.
+  training resolution with ``refine="none"`` (the colour refinement, GrabCut or CRF, is post-processing outside
+  the graph).
 
 The batch size is dynamic in both formats; H and W are fixed.
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from inpaintseg.grabcut import run_grabcut
+
 CORE_RATIO = 4.0
 """Error / frame mean error above which a pixel seeds the probable foreground."""
 FG_RATIO = 10.0
@@ -53,10 +55,4 @@ def grabcut_target(image: np.ndarray, background: np.ndarray) -> np.ndarray:
     labels[cv2.dilate(core, _kernel(NEAR, w)) > 0] = cv2.GC_PR_BGD
     labels[cv2.morphologyEx(core, cv2.MORPH_CLOSE, _kernel(CLOSE, w)) > 0] = cv2.GC_PR_FGD
     labels[ratio >= FG_RATIO] = cv2.GC_FGD
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.setRNGSeed(0)  # GrabCut's k-means draws from OpenCV's global RNG: same frame, same target (exact resume)
-    try:
-        cv2.grabCut(np.ascontiguousarray(image), labels, None, bgd, fgd, ITERATIONS, cv2.GC_INIT_WITH_MASK)
-    except cv2.error:  # degenerate colour models (e.g. a flat frame): fall back to the seeds
-        return core
-    return ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.uint8)
+    return run_grabcut(image, labels, ITERATIONS).astype(np.uint8)
