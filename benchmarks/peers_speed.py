@@ -13,8 +13,9 @@ RGB uint8 frames (a bright square over noise).
    (best time). The peak is the larger of the two. On CPUs with native bf16 the same two kernels are also
    timed in bf16 (the cpu preset trains under bf16 autocast there), for a second fraction column.
 2. Inference, frames/s at each ``--batches`` size (one warm-up batch, then ceil(frames / batch) timed
-   batches): ours = ``Predictor(build_model(cfg), cfg)`` of each preset (``train.pretrained=none``), which
-   resizes frames to the preset's ``data.size`` itself; peer = torchvision's Mask R-CNN R50-FPN
+   batches): ours = ``Predictor(build_model(cfg), cfg, refine="none")`` of each preset
+   (``train.pretrained=none``), which resizes frames to the preset's ``data.size`` itself; peer = torchvision's
+   Mask R-CNN R50-FPN
    (``maskrcnn_resnet50_fpn(weights=None, weights_backbone=None)``) with ``min_size=180, max_size=320`` so it
    runs at the frame size (its transform then does not resize; batches are padded to multiples of 32).
    Timing includes each model's own preprocessing from uint8 arrays. With random weights no class score
@@ -244,7 +245,7 @@ def main() -> None:
     for preset in presets:
         cfg = resolve(preset, overrides=["train.pretrained=none"])
         torch.manual_seed(0)
-        predictor = Predictor(build_model(cfg), cfg, DEVICE)
+        predictor = Predictor(build_model(cfg), cfg, DEVICE, refine="none")
         w, h = predictor.size
         for batch in batches:
             flops = count_flops(partial(predictor.predict_batch, frames[:batch])) / batch

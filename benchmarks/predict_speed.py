@@ -6,8 +6,9 @@ on a long versus a short video.
 
 Speed: models of the ``cpu`` and ``paper`` presets with random weights (``train.pretrained=none``; weights do
 not change the cost), wrapped in ``Predictor``, on 320x180 RGB uint8 frames (a square moving over noise) at
-batch 1 and 16. Frames are resized to each preset's working resolution ``data.size`` inside
-``predict_batch``. One warm-up batch, then ``ceil(frames_fps / batch)`` timed batches.
+batch 1 and 16, without the GrabCut refinement (``refine="none"``: its cost depends on the masks, which
+random weights make meaningless; BENCHMARKS.md gives it on DAVIS). Frames are resized to each preset's working
+resolution ``data.size`` inside ``predict_batch``. One warm-up batch, then ``ceil(frames_fps / batch)`` timed batches.
 
 Memory: a ``cpu``-preset checkpoint (``model_payload`` format, as training writes ``model.pt``) and two MP4
 videos (``--short`` and ``--long`` frames, 320x180) are written to a temporary folder; each video is predicted
@@ -85,7 +86,7 @@ def write_video(path: Path, frames: int, fps: int = 24) -> Path:
 def make_predictor(preset: str, device: str) -> Predictor:
     cfg = resolve(preset, overrides=["train.pretrained=none"])
     torch.manual_seed(0)
-    return Predictor(build_model(cfg), cfg, device)
+    return Predictor(build_model(cfg), cfg, device, refine="none")
 
 
 def frames_per_second(predictor: Predictor, batch: int, frames: int) -> float:
@@ -131,7 +132,7 @@ def rss_child(model: str, video: str, out: str, batch: int, threads: int, device
     Predictor.load(model, device)  # load once to measure the memory of imports + model
     after_load = peak_rss_mib()
     t0 = time.perf_counter()
-    predict_source(model, video, out, batch=batch, device=device, progress=False)
+    predict_source(model, video, out, batch=batch, device=device, progress=False, refine="none")
     wall = time.perf_counter() - t0
     frames = len(list(Path(out).glob("*/*.png")))
     print(json.dumps({"after_load_mib": after_load, "peak_mib": peak_rss_mib(), "ru_maxrss_mib": ru_maxrss_mib(),
