@@ -299,9 +299,10 @@ class Predictor:
         counts = [len(pk) for pk in picks]
         fulls = [uncrop(m, b, im.shape[0], im.shape[1])[:, 0].clamp(0, 1).float().cpu().numpy()  # (n, h, w) each
                  for im, m, b in zip(images, masks.split(counts), boxes.split(counts), strict=True)]
-        if self.refine != "none":  # every object of the batch at once, on all cores (OpenCV releases the GIL)
+        if self.refine != "none":  # every object of the batch at once on torch's threads (OpenCV releases the GIL;
+            # torchrun gives each process OMP_NUM_THREADS=1 unless the user sets it: the cores are not oversubscribed)
             pairs = [(im, m) for im, full in zip(images, fulls, strict=True) for m in full]
-            refined = iter(parallel_map(self._refine, pairs, "refine", "mask", progress=False))
+            refined = iter(parallel_map(self._refine, pairs, "refine", "mask", False, torch.get_num_threads()))
             fulls = [np.stack([next(refined) for _ in full]) for full in fulls]
         out = []
         for i, (im, full, part) in enumerate(zip(images, fulls, boxes.split(counts), strict=True)):

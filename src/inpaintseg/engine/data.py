@@ -92,10 +92,12 @@ def mirror_rows(batch: torch.Tensor | None, rows: torch.Tensor, flow: bool = Fal
     return batch
 
 
-def parallel_map(fn: Callable[[T], R], items: list[T], desc: str, unit: str, progress: bool) -> list[R]:
-    """``[fn(x) for x in items]`` on one thread per CPU core, in order, with a progress bar. For OpenCV-heavy
-    work (SIFT, RANSAC, GrabCut), which releases the GIL; OpenCV's random generator is per thread."""
-    workers = max(1, min(len(items), os.cpu_count() or 1))
+def parallel_map(fn: Callable[[T], R], items: list[T], desc: str, unit: str, progress: bool,
+                 workers: int | None = None) -> list[R]:
+    """``[fn(x) for x in items]`` on ``workers`` threads (default: one per CPU core), in order, with a progress
+    bar. For OpenCV-heavy work (SIFT, RANSAC, GrabCut), which releases the GIL; OpenCV's random generator is per
+    thread."""
+    workers = max(1, min(len(items), workers or os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
         return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, disable=not progress, unit=unit))
 
