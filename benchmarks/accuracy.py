@@ -33,7 +33,7 @@ from inpaintseg.data.synth import generate
 from inpaintseg.demo import TEST_SPLIT, TRAIN_SPLIT
 from inpaintseg.engine.pipeline import run_training
 from inpaintseg.evaluate import run as run_evaluate
-from inpaintseg.predict import predict_source
+from inpaintseg.predict import REFINE_CHOICES, predict_source
 
 
 def main() -> None:
@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--test-sequences", type=int, default=TEST_SPLIT[0])
     ap.add_argument("--test-frames", type=int, default=TEST_SPLIT[1])
     ap.add_argument("--preset", default="cpu")
-    ap.add_argument("--refine", choices=["grabcut", "crf", "none"], default="grabcut",
+    ap.add_argument("--refine", choices=REFINE_CHOICES, default="grabcut",
                     help="mask refinement of the headline figures (default grabcut); raw masks are always evaluated")
     ap.add_argument("overrides", nargs="*")
     a, extra = ap.parse_known_args()

@@ -64,8 +64,10 @@ def run_grabcut(image: np.ndarray, labels: np.ndarray, iterations: int) -> np.nd
     return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
 
 
-def _odd(pixels: float) -> int:
-    return max(3, 2 * round(pixels / 2) + 1)
+def square_kernel(fraction: float, width: int) -> np.ndarray:
+    """A square structuring element of odd side (at least 3) about ``fraction`` of ``width`` pixels."""
+    k = max(3, 2 * round(fraction * width / 2) + 1)
+    return np.ones((k, k), np.uint8)
 
 
 def refine_grabcut(image: np.ndarray, soft_mask: np.ndarray, params: GrabCutParams | None = None) -> np.ndarray:
@@ -92,10 +94,9 @@ def refine_grabcut(image: np.ndarray, soft_mask: np.ndarray, params: GrabCutPara
     p = soft_mask.astype(np.float32)
     if not (p >= params.split).any():
         return p
-    near = params.near * w
-    band = cv2.dilate((p >= params.low).astype(np.uint8), np.ones((_odd(near),) * 2, np.uint8)) > 0
+    band = cv2.dilate((p >= params.low).astype(np.uint8), square_kernel(params.near, w)) > 0
     ys, xs = np.nonzero(band)
-    m = round(near)
+    m = round(params.near * w)
     y0, y1, x0, x1 = max(0, ys.min() - m), min(h, ys.max() + 1 + m), max(0, xs.min() - m), min(w, xs.max() + 1 + m)
     pc, img = p[y0:y1, x0:x1], image[y0:y1, x0:x1]
     labels = np.full(pc.shape, cv2.GC_BGD, np.uint8)

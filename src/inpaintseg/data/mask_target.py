@@ -21,7 +21,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from inpaintseg.grabcut import run_grabcut
+from inpaintseg.grabcut import run_grabcut, square_kernel
 
 CORE_RATIO = 4.0
 """Error / frame mean error above which a pixel seeds the probable foreground."""
@@ -33,11 +33,6 @@ NEAR = 0.094
 """Dilation of the core that bounds the probable background, as a fraction of the width (15 px at 160)."""
 ITERATIONS = 3
 MIN_CORE_PIXELS = 10
-
-
-def _kernel(fraction: float, width: int) -> np.ndarray:
-    k = max(3, 2 * round(fraction * width / 2) + 1)
-    return np.ones((k, k), np.uint8)
 
 
 def grabcut_target(image: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -52,7 +47,7 @@ def grabcut_target(image: np.ndarray, background: np.ndarray) -> np.ndarray:
         return core
     w = image.shape[1]
     labels = np.full(core.shape, cv2.GC_BGD, np.uint8)
-    labels[cv2.dilate(core, _kernel(NEAR, w)) > 0] = cv2.GC_PR_BGD
-    labels[cv2.morphologyEx(core, cv2.MORPH_CLOSE, _kernel(CLOSE, w)) > 0] = cv2.GC_PR_FGD
+    labels[cv2.dilate(core, square_kernel(NEAR, w)) > 0] = cv2.GC_PR_BGD
+    labels[cv2.morphologyEx(core, cv2.MORPH_CLOSE, square_kernel(CLOSE, w)) > 0] = cv2.GC_PR_FGD
     labels[ratio >= FG_RATIO] = cv2.GC_FGD
     return run_grabcut(image, labels, ITERATIONS).astype(np.uint8)
