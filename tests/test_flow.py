@@ -171,21 +171,43 @@ def moving_square_sequence(n: int = 3, speed: int = 6) -> list[np.ndarray]:
     return frames
 
 
-def test_sequence_flows_direction_and_first_frame_convention():
-    frames = moving_square_sequence()
+def test_sequence_flows_direction_and_pairs():
+    """Frame t pairs with t - 2 and t + 2 (clamped into the sequence); both give the forward motion over their
+    gap and the smaller vector is kept."""
+    speed = 3
+    frames = moving_square_sequence(5, speed)
     encoded, valid = sequence_flows(frames)
-    assert encoded.shape == (3, H, W, 3) and encoded.dtype == np.uint8
-    assert valid.tolist() == [True, True, True]
+    assert encoded.shape == (5, H, W, 3) and encoded.dtype == np.uint8
+    assert valid.tolist() == [True] * 5
     m = FLOW_SCALE * W  # 8 px
     flows = [decode_flow(e, m) for e in encoded]
-    # Frame t has its square at x = 40 + 6 t .. + 40; measure well inside it.
-    u1 = np.median(flows[1][50:70, 52:80, 0])
-    u2 = np.median(flows[2][50:70, 58:86, 0])
-    u0 = np.median(flows[0][50:70, 46:74, 0])  # frame 0 gets the flow from frame 1: the square moved left
-    assert u1 == pytest.approx(6.0, abs=1.0) and u2 == pytest.approx(6.0, abs=1.0)
-    assert u0 == pytest.approx(-6.0, abs=1.0)
-    # Static background: zero flow = 128 in channel 0.
-    assert np.median(np.abs(flows[1][5:30, 5:150])) < 0.2
+    u = [float(np.median(flows[t][50:70, 48 + speed * t : 72 + speed * t, 0])) for t in range(5)]  # inside the square
+    # partners: 0 -> {2}, 1 -> {0, 3} (gaps 1 and 2: the smaller motion), 2 -> {0, 4}, 3 -> {1, 4}, 4 -> {2};
+    # always forward in time (+x), even where the only partner is a later frame
+    assert u == pytest.approx([2 * speed, speed, 2 * speed, speed, 2 * speed], abs=0.5)
+    assert np.median(np.abs(flows[2][5:30, 5:150])) < 0.2  # static background: zero flow
+
+
+def test_two_pairs_keep_the_figure_and_drop_what_one_pair_smears_around_it():
+    speed, x = 3, 46  # frame 2's square spans x = 46..86
+    frames = moving_square_sequence(5, speed)
+    m = FLOW_SCALE * W
+    combined = decode_flow(sequence_flows(frames)[0][2], m)
+    behind, ahead = (slice(45, 75), slice(x - 10, x - 1)), (slice(45, 75), slice(x + 41, x + 50))
+    from_prev, _ = stabilized_flow(frames[0], frames[2])
+    from_next, _ = stabilized_flow(frames[4], frames[2])
+    # each pair alone smears the motion over the ground the square uncovers (prev) or will cover (next)
+    assert np.abs(from_prev[behind]).max() > 3.0 and np.abs(from_next[ahead]).max() > 3.0
+    assert np.abs(combined[behind]).max() < 1.6 and np.abs(combined[ahead]).max() < 1.6
+    assert np.median(combined[50:70, x + 8 : x + 32, 0]) == pytest.approx(2 * speed, abs=0.5)
+
+
+def test_pair_partners_and_combine_pairs():
+    assert fl.pair_partners(0, 5) == [2] and fl.pair_partners(2, 5) == [0, 4] and fl.pair_partners(4, 5) == [2]
+    assert fl.pair_partners(1, 5) == [0, 3] and fl.pair_partners(0, 2) == [1] and fl.pair_partners(0, 1) == []
+    a = np.array([[[3.0, 4.0], [0.0, 1.0]]], np.float32)  # magnitudes 5, 1
+    b = np.array([[[0.0, -2.0], [-6.0, 0.0]]], np.float32)  # magnitudes 2, 6
+    assert fl.combine_pairs([a, b]).tolist() == [[[0.0, -2.0], [0.0, 1.0]]]
 
 
 def test_sequence_flows_output_size_and_one_frame():
@@ -193,7 +215,7 @@ def test_sequence_flows_output_size_and_one_frame():
     encoded, _ = sequence_flows(frames, size=(80, 60))
     assert encoded.shape == (3, 60, 80, 3)
     # Vectors are halved with the grid, and M is 5 % of the output width (4 px): u = 3 px -> 128 + 95 = 223.
-    u = decode_flow(encoded[1], FLOW_SCALE * 80)[25:35, 28:38, 0]
+    u = decode_flow(encoded[1], FLOW_SCALE * 80)[25:35, 28:38, 0]  # frame 1: partners 0 and 2, one frame each
     assert np.median(u) == pytest.approx(3.0, abs=0.5)
     single, valid = sequence_flows(frames[:1])
     assert valid.tolist() == [False] and np.all(single == np.array(ZERO_FLOW_RGB, np.uint8))

@@ -1,6 +1,6 @@
 """Camera-stabilised optical flow of video frames, encoded as RGB images (section 3.5 of the paper).
 
-For a pair of consecutive frames (prev, cur), prev is registered onto cur with a homography (SIFT
+For a pair of frames (prev, cur), prev is registered onto cur with a homography (SIFT
 keypoints + RANSAC, :mod:`inpaintseg.data.background`) and warped into cur's pixel grid, which removes the
 camera motion of a mostly planar or distant background. Dense optical flow on the stabilised pair (OpenCV
 DIS, or RAFT with the user's weights) is then the *residual* motion: about zero on the background, the
@@ -13,8 +13,12 @@ Conventions:
 - A flow field is float32 (H, W, 2) in pixels, on *cur's* pixel grid: ``flow[y, x] = (u, v)`` is the
   position of the scene point at (x, y) in cur minus its position in the stabilised prev, i.e. its motion
   since prev (a figure moving right has u > 0). Pixels of cur that the warped prev does not cover get 0.
-- Frame ``i`` of a sequence gets the flow from frame ``i - 1``; frame 0 gets the flow from frame 1 to
-  frame 0 (prev = frame 1), so every frame has one. A one-frame sequence has no pair: zero flow, invalid.
+- A frame ``i`` of a sequence gets the flow of two pairs, from frame ``i - FLOW_GAP`` and from frame
+  ``i + FLOW_GAP`` (the nearest frames up to that gap at the ends of the sequence), both as the motion over
+  the gap forward in time (the second pair's flow negated). Per pixel, the vector of smaller magnitude is
+  kept (:func:`combine_pairs`): a moving figure moves in both pairs, while the trail it leaves behind, the
+  ground it uncovers and DIS's noise rarely show in both. Where only one pair has a homography, its flow is
+  used; a frame with neither (or a one-frame sequence) gets zero flow and is invalid.
 - Encoded flow image (:func:`encode_flow`), with M = ``max_magnitude`` (default :data:`FLOW_SCALE` times
   the image width): channel 0 = 128 + 127 u / M, channel 1 = 128 + 127 v / M (clipped to [1, 255]),
   channel 2 = 255 min(1, |(u, v)| / M). Zero flow is :data:`ZERO_FLOW_RGB`.
@@ -47,7 +51,12 @@ FLOW_SCALE = 0.05
 ZERO_FLOW_RGB: tuple[int, int, int] = (128, 128, 0)
 """Encoded colour of zero flow."""
 # Bumped whenever the computation of the cached flows changes, so that old cache files are not reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+FLOW_GAP = 2
+"""Frames between the two images of a pair. The paper pairs consecutive frames. Measured offline on 16
+synthetic training sequences each (annotations for diagnosis only; 160x96), the share of the flow's squared
+magnitude that lies on the figure is, PTZ / handheld: consecutive frames, one pair 0.30 / 0.50; both pairs
+(smaller vector) at gap 1 0.47 / 0.65, at gap 2 0.68 / 0.70, at gap 4 0.63 / 0.64 (docs/method.md)."""
 # RAFT: image sides are padded (edge replication) to a multiple of 8 and at least this many pixels: its
 # correlation pyramid needs feature maps (1/8 of the image) of at least 16 px.
 RAFT_MIN_SIDE = 128
@@ -275,25 +284,43 @@ def iter_sequence_flows(
     """Yield (encoded flow RGB uint8 (H', W', 3), ok) for each frame of a sequence, in order.
 
     ``frames``: indexable RGB uint8 (H, W, 3) frames (frames of another size than frame 0 are resized to
-    it). Frame i gets the stabilised flow from frame i - 1, frame 0 the one from frame 1 (see the module
-    docstring); one :class:`FeatureCache` serves the whole sequence. Flow is computed at the frames' size,
-    resized to ``size`` = (W', H') with :func:`resize_flow` (None: the frames' size) and encoded with M =
-    :func:`default_max_magnitude` (W'). Frames are read on demand, so ``frames`` may be lazy.
+    it). Frame i gets the stabilised flows from its partners (:func:`pair_partners`), combined by
+    :func:`combine_pairs` (see the module docstring); one :class:`FeatureCache` serves the whole sequence.
+    Flow is computed at the frames' size, resized to ``size`` = (W', H') with :func:`resize_flow` (None: the
+    frames' size) and encoded with M = :func:`default_max_magnitude` (W'). Frames are read on demand, so
+    ``frames`` may be lazy. ok is False where no partner's homography was found.
     """
     _check_method(method, raft_weights)
-    view = _SameSizeFrames(frames.__getitem__, len(frames))
+    view = _SameSizeFrames(frames.__getitem__, len(frames), keep=2 * FLOW_GAP + 2)
     if view.size is None:
         return
     out_size = view.size if size is None else _check_size(size)
     m = default_max_magnitude(out_size[0])
-    if len(view) == 1:
-        yield encode_flow(np.zeros((out_size[1], out_size[0], 2), np.float32), m), False
-        return
-    features = FeatureCache(view, max_items=4)
+    zero = encode_flow(np.zeros((out_size[1], out_size[0], 2), np.float32), m)
+    features = FeatureCache(view, max_items=2 * FLOW_GAP + 2)
     for i in range(len(view)):
-        j = 1 if i == 0 else i - 1  # index of prev
-        flow, ok = stabilized_flow(view[j], view[i], features, (j, i), method, raft_weights)
-        yield encode_flow(resize_flow(flow, out_size), m), ok
+        fields = []
+        for j in pair_partners(i, len(view)):
+            flow, ok = stabilized_flow(view[j], view[i], features, (j, i), method, raft_weights)
+            if ok:
+                fields.append(flow if j < i else -flow)  # motion since j; negated for a later j: forward in time
+        if not fields:
+            yield zero, False
+            continue
+        yield encode_flow(resize_flow(combine_pairs(fields), out_size), m), True
+
+
+def pair_partners(i: int, length: int, gap: int = FLOW_GAP) -> list[int]:
+    """Indices of the frames frame ``i`` of a ``length``-frame sequence is paired with: ``i - gap`` and
+    ``i + gap``, each clamped into the sequence, ``i`` itself left out (so 0, 1 or 2 partners)."""
+    return [j for j in sorted({max(i - gap, 0), min(i + gap, length - 1)}) if j != i]
+
+
+def combine_pairs(fields: Sequence[np.ndarray]) -> np.ndarray:
+    """Per pixel, the vector of smallest magnitude among flow fields float (H, W, 2) of one grid."""
+    stack = np.stack(fields)  # (P, H, W, 2)
+    pick = np.argmin(np.hypot(stack[..., 0], stack[..., 1]), axis=0)  # (H, W)
+    return np.take_along_axis(stack, pick[None, ..., None], axis=0)[0].astype(np.float32)
 
 
 def sequence_flows(
