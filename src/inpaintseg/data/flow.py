@@ -291,13 +291,14 @@ def iter_sequence_flows(
     ``frames`` may be lazy. ok is False where no partner's homography was found.
     """
     _check_method(method, raft_weights)
-    view = _SameSizeFrames(frames.__getitem__, len(frames), keep=2 * FLOW_GAP + 2)
+    window = 2 * FLOW_GAP + 2  # frames i - gap .. i + gap are in use at once, plus one to spare
+    view = _SameSizeFrames(frames.__getitem__, len(frames), keep=window)
     if view.size is None:
         return
     out_size = view.size if size is None else _check_size(size)
     m = default_max_magnitude(out_size[0])
     zero = encode_flow(np.zeros((out_size[1], out_size[0], 2), np.float32), m)
-    features = FeatureCache(view, max_items=2 * FLOW_GAP + 2)
+    features = FeatureCache(view, max_items=window)
     for i in range(len(view)):
         fields = []
         for j in pair_partners(i, len(view)):
