@@ -131,3 +131,64 @@ def test_grabcut_target_falls_back_to_the_ramp_with_the_inpainter(tiny_video, tm
     assert "uses the ramp target" in capsys.readouterr().out
     assert cfg.loss.mask_target == "ramp"  # as resolved, and saved so in config.yaml
     assert "mask_target: ramp" in (tmp_path / "config.yaml").read_text()
+
+
+def _scene_with_a_still_change(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A walking figure and, apart from it, a patch whose colour differs from the background estimate but does
+    not move (a lighting change or a ghost): both have a large error; only the figure has flow."""
+    rng = np.random.default_rng(seed)
+    h, w = 96, 160
+    bg = np.zeros((h, w, 3), np.uint8)
+    bg[..., 1] = 120 + rng.integers(-25, 25, (h, w))
+    bg[..., 0] = 60 + rng.integers(-15, 15, (h, w))
+    image = bg.copy()
+    figure = np.zeros((h, w), bool)
+    figure[20:80, 30:52] = True
+    image[figure] = (200, 40, 40)
+    image[30:60, 110:135] = (190, 50, 60)  # the still change, coloured like the figure
+    flow = rng.normal(0.0, 0.1, (h, w, 2)).astype(np.float32)  # DIS's noise on the stabilised background
+    flow[figure] += (2.0, 0.0)  # the figure walks 2 px per frame
+    return image, bg, flow, figure
+
+
+def test_the_flow_drops_a_still_change_from_the_target():
+    image, estimate, flow, figure = _scene_with_a_still_change()
+    without = grabcut_target(image, estimate).astype(bool)
+    with_flow = grabcut_target(image, estimate, flow).astype(bool)
+    assert without[30:60, 110:135].mean() > 0.8  # the error alone takes the still patch for foreground
+    assert with_flow[30:60, 110:135].mean() < 0.05  # with the flow it is left out...
+    assert _iou(with_flow, figure) > 0.9  # ...and the figure stays
+
+
+def test_a_flow_that_does_not_single_out_the_error_is_ignored():
+    from inpaintseg.data.mask_target import combine_with_flow, error_ratio
+
+    image, estimate, flow, _ = _scene_with_a_still_change()
+    still = np.random.default_rng(1).normal(0.0, 0.1, flow.shape).astype(np.float32)  # the figure stands still
+    ratio = error_ratio(image, estimate)
+    assert combine_with_flow(ratio, still) is ratio
+    assert np.array_equal(grabcut_target(image, estimate, still), grabcut_target(image, estimate))
+    assert not np.array_equal(combine_with_flow(ratio, flow), ratio)
+
+
+def test_training_with_flow_seeds_the_targets_with_it(tiny_video, tmp_path, monkeypatch):
+    from inpaintseg.data import mask_target
+
+    seen = []
+    real = mask_target.grabcut_target
+
+    def spy(image, background, flow=None):
+        seen.append(flow)
+        return real(image, background, flow)
+
+    monkeypatch.setattr(mask_target, "grabcut_target", spy)
+    cfg = resolve("cpu", overrides=[*TINY, "data.background=temporal", "sampling.method=exhaustive",
+                                    "data.flow=true"])
+    bank = prepare_data(cfg, tiny_video, tmp_path, progress=False)
+    assert bank.targets is not None and len(seen) == len(bank)
+    valid = bank.flow_valid.tolist()
+    assert any(valid)
+    for flow, ok in zip(seen, valid, strict=True):
+        assert (flow is not None) == ok
+        if ok:
+            assert flow.shape == (*bank.frames.shape[-2:], 2) and flow.dtype == np.float32

@@ -197,15 +197,22 @@ def attach_backgrounds(
 
 def attach_mask_targets(bank: FrameBank, progress: bool = True) -> float:
     """GrabCut mask targets (data/mask_target.py) for every frame of a bank with backgrounds, at the bank's
-    size; about 20 ms per 160x96 frame. Returns the mean foreground fraction of the targets."""
+    size; about 20 ms per 160x96 frame. When the bank has flows (:func:`attach_flows`, called first), each
+    frame's valid flow joins the seeds. Returns the mean foreground fraction of the targets."""
+    from inpaintseg.data.flow import decode_flow
     from inpaintseg.data.mask_target import grabcut_target
 
     if bank.backgrounds is None:
         raise ValueError("mask targets need a per-frame background")
     frames = bank.frames.permute(0, 2, 3, 1).numpy()
     bgs = bank.backgrounds.permute(0, 2, 3, 1).numpy()
-    out = parallel_map(lambda pair: grabcut_target(*pair), list(zip(frames, bgs, strict=True)), "mask targets",
-                       "frame", progress)
+    if bank.flows is None:
+        flows: list[np.ndarray | None] = [None] * len(frames)
+    else:
+        encoded = bank.flows.permute(0, 2, 3, 1).numpy()
+        flows = [decode_flow(f) if ok else None for f, ok in zip(encoded, bank.flow_valid.tolist(), strict=True)]
+    jobs = list(zip(frames, bgs, flows, strict=True))
+    out = parallel_map(lambda job: grabcut_target(*job), jobs, "mask targets", "frame", progress)
     bank.targets = torch.from_numpy(np.stack(out))[:, None].contiguous()
     return float(bank.targets.float().mean())
 

@@ -52,17 +52,6 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
                 cfg.data.background = "inpainter"
                 if cfg.sampling.method == "exhaustive":
                     cfg.sampling.method = "importance"
-    if cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut":
-        if bank.backgrounds is not None:
-            share = attach_mask_targets(bank, progress and distributed.is_main())
-            if distributed.is_main():
-                print(f"mask targets (GrabCut seeded by the background error): {share:.1%} of the pixels are "
-                      "foreground")
-        else:
-            cfg.loss.mask_target = "ramp"
-            if distributed.is_main():
-                print("loss.mask_target=grabcut needs a per-frame background (data.background temporal or known); "
-                      "the U-Net inpainter gives none, so the mask term uses the ramp target")
     if cfg.data.flow:
         if not distributed.is_main():
             distributed.barrier()  # as above: rank 0 computes and caches the flows
@@ -71,6 +60,17 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
             distributed.barrier()
             print(f"optical flow: {valid:.0%} of the frames have a stabilised flow (the others are left out of the "
                   "flow loss)")
+    if cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut":
+        if bank.backgrounds is not None:
+            share = attach_mask_targets(bank, progress and distributed.is_main())
+            if distributed.is_main():
+                seeds = "the background error and the flow" if cfg.data.flow else "the background error"
+                print(f"mask targets (GrabCut seeded by {seeds}): {share:.1%} of the pixels are foreground")
+        else:
+            cfg.loss.mask_target = "ramp"
+            if distributed.is_main():
+                print("loss.mask_target=grabcut needs a per-frame background (data.background temporal or known); "
+                      "the U-Net inpainter gives none, so the mask term uses the ramp target")
     return bank
 
 
