@@ -44,7 +44,9 @@ class DataConfig:
     """Optical-flow branch (section 3.5; video data): L_bg also on the camera-stabilised optical flow of each
     frame (data/flow.py), with the same weight as on RGB. The flow's background is zero flow when
     ``background`` is temporal/known (the stabilised flow of a static background), the flow inpainter I_f
-    (stage 1 on flow images, RUN/flow_inpainter.pt) with the inpainter. Inference stays single-image RGB."""
+    (stage 1 on flow images, RUN/flow_inpainter.pt) with the inpainter. Beyond the paper, the flow also joins
+    the seeds of the GrabCut mask target (``loss.mask_target=grabcut``; data/mask_target.py) in frames where it
+    singles out the background error's core. Inference stays single-image RGB."""
     max_frames: int = 0
     """Use at most this many frames per sequence for training (evenly spaced); 0 = all."""
     on_error: str = "raise"
