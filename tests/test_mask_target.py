@@ -19,14 +19,20 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
 
 
+def _textured_background(rng: np.random.Generator, h: int = 96, w: int = 160) -> np.ndarray:
+    """A textured green background (H, W, 3) uint8."""
+    bg = np.zeros((h, w, 3), np.uint8)
+    bg[..., 1] = 120 + rng.integers(-25, 25, (h, w))
+    bg[..., 0] = 60 + rng.integers(-15, 15, (h, w))
+    return bg
+
+
 def _scene_with_a_ghost(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A textured green background, a red figure with a blue shirt, and a background estimate that keeps the
     figure's middle (the ghost a slow object leaves in a temporal median): the error is low there."""
     rng = np.random.default_rng(seed)
     h, w = 96, 160
-    bg = np.zeros((h, w, 3), np.uint8)
-    bg[..., 1] = 120 + rng.integers(-25, 25, (h, w))
-    bg[..., 0] = 60 + rng.integers(-15, 15, (h, w))
+    bg = _textured_background(rng, h, w)
     image = bg.copy()
     figure = np.zeros((h, w), bool)
     figure[20:80, 70:92] = True
@@ -138,9 +144,7 @@ def _scene_with_a_still_change(seed: int = 0) -> tuple[np.ndarray, np.ndarray, n
     not move (a lighting change or a ghost): both have a large error; only the figure has flow."""
     rng = np.random.default_rng(seed)
     h, w = 96, 160
-    bg = np.zeros((h, w, 3), np.uint8)
-    bg[..., 1] = 120 + rng.integers(-25, 25, (h, w))
-    bg[..., 0] = 60 + rng.integers(-15, 15, (h, w))
+    bg = _textured_background(rng, h, w)
     image = bg.copy()
     figure = np.zeros((h, w), bool)
     figure[20:80, 30:52] = True

@@ -208,11 +208,15 @@ def attach_mask_targets(bank: FrameBank, progress: bool = True) -> float:
     bgs = bank.backgrounds.permute(0, 2, 3, 1).numpy()
     if bank.flows is None:
         flows: list[np.ndarray | None] = [None] * len(frames)
-    else:
+    else:  # encoded uint8 flows, decoded one frame at a time inside the job
         encoded = bank.flows.permute(0, 2, 3, 1).numpy()
-        flows = [decode_flow(f) if ok else None for f, ok in zip(encoded, bank.flow_valid.tolist(), strict=True)]
-    jobs = list(zip(frames, bgs, flows, strict=True))
-    out = parallel_map(lambda job: grabcut_target(*job), jobs, "mask targets", "frame", progress)
+        flows = [f if ok else None for f, ok in zip(encoded, bank.flow_valid.tolist(), strict=True)]
+
+    def target(job: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> np.ndarray:
+        image, background, flow = job
+        return grabcut_target(image, background, None if flow is None else decode_flow(flow))
+
+    out = parallel_map(target, list(zip(frames, bgs, flows, strict=True)), "mask targets", "frame", progress)
     bank.targets = torch.from_numpy(np.stack(out))[:, None].contiguous()
     return float(bank.targets.float().mean())
 
