@@ -42,7 +42,7 @@ class DataConfig:
     temporal_offsets: list[int] = field(default_factory=lambda: [-12, -8, -4, 4, 8, 12])
     flow: bool = False
     """Optical-flow branch (section 3.5; video data): L_bg also on the camera-stabilised optical flow of each
-    frame (data/flow.py), with the same weight as on RGB. The flow's background is zero flow when
+    frame (data/flow.py), with the same weight as on RGB (``loss.w_bg_flow``). The flow's background is zero flow when
     ``background`` is temporal/known (the stabilised flow of a static background), the flow inpainter I_f
     (stage 1 on flow images, RUN/flow_inpainter.pt) with the inpainter. Beyond the paper, the flow also joins
     the seeds of the GrabCut mask target (``loss.mask_target=grabcut``; data/mask_target.py) in frames where it
@@ -104,6 +104,9 @@ class SegmenterConfig:
 @dataclass
 class LossConfig:
     w_bg: float = 0.1
+    w_bg_flow: float = 1.0
+    """Weight of L_bg on the stabilised flow (``data.flow``) relative to L_bg on RGB: 1 = the paper (section
+    3.5); 0 = no flow loss, the flow then only joins the seeds of the GrabCut mask target."""
     w_fg: float = 1.0
     w_perceptual: float = 2.0
     w_v: float = 0.25

@@ -95,7 +95,8 @@ def run_training(
         if inpainter_only and not cfg.data.flow:
             return path
     # the flow inpainter I_f, when the flow's background is inpainted (section 3.5)
-    if needs_inpainter and cfg.data.flow and (inpainter_only or not (run_dir / "flow_inpainter.pt").exists()):
+    needs_flow_inpainter = needs_inpainter and cfg.data.flow and cfg.loss.w_bg_flow > 0
+    if needs_flow_inpainter and (inpainter_only or not (run_dir / "flow_inpainter.pt").exists()):
         path = train_inpainter(cfg, bank.flow_bank(), run_dir, resume=resume, progress=progress,
                                name="flow_inpainter")
         distributed.barrier()

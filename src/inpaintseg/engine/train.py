@@ -144,7 +144,8 @@ def stage2_losses(
 ) -> tuple[torch.Tensor, dict[str, float], dict[str, torch.Tensor]]:
     """One forward pass of the full model. Returns (total loss, logged values, tensors for pictures).
     With ``bf16`` the networks run under bf16 autocast; their outputs and every loss are float32.
-    With ``flow``, L_bg on the stabilised flow is added with the weight of L_bg on RGB (section 3.5).
+    With ``flow``, L_bg on the stabilised flow is added with ``w_bg_flow`` times the weight of L_bg on RGB
+    (section 3.5: the same weight).
     ``targets`` (B,1,H,W) in [0,1]: per-frame mask targets for the ``w_mask_bg`` term (``loss.mask_target=grabcut``)
     instead of the ramp of the background error."""
     L, S = cfg.loss, cfg.sampling
@@ -217,7 +218,7 @@ def stage2_losses(
     mask_for_prior = uncrop(mask, boxes_fg.detach(), h, w) if S.disentangled else full_mask
     l_v = mask_prior(mask_for_prior, L.tau, L.mask_prior)
     l_p = probability_prior(props.probs, L.prob_prior)
-    total = L.w_bg * (l_bg + l_bg_flow) + L.w_fg * l_fg + L.w_perceptual * l_f + L.w_v * l_v + L.w_p * l_p
+    total = L.w_bg * (l_bg + L.w_bg_flow * l_bg_flow) + L.w_fg * l_fg + L.w_perceptual * l_f + L.w_v * l_v + L.w_p * l_p
     terms = {"loss/bg": l_bg.item(), "loss/fg": l_fg.item(), "loss/perceptual": l_f.item(), "loss/v": l_v.item(),
              "loss/p": l_p.item(), **flow_terms}
     if L.w_box_fit > 0 or L.w_mask_bg > 0:
@@ -330,10 +331,11 @@ def train_model(
     cl = torch.channels_last  # 12% faster steps on this CPU (benchmarks/train_speed.py); same values
     model = build_model(cfg).to(device, memory_format=cl)
     inpainter = flow_inpainter = None
+    flow_loss = bank.flows is not None and cfg.loss.w_bg_flow > 0
     if bank.backgrounds is None:
         inpainter = load_inpainter(run_dir / "inpainter.pt", device)
         inpainter.requires_grad_(False)
-        if bank.flows is not None:
+        if flow_loss:
             flow_inpainter = load_inpainter(run_dir / "flow_inpainter.pt", device)
             flow_inpainter.requires_grad_(False)
     phi = PerceptualFeatures(cfg.train.pretrained).to(device, memory_format=cl) if cfg.loss.w_perceptual > 0 else None
@@ -383,7 +385,7 @@ def train_model(
             targets = mirror_rows(bank.target_batch(idx), flip)
             bgs, targets = (None if x is None else x.to(device) for x in (bgs, targets))
             flow = None
-            if bank.flows is not None:
+            if flow_loss:
                 flows, valid = bank.flow_batch(idx)
                 flows = mirror_rows(flows, flip, flow=True)
                 flow = FlowInputs(flows.to(device), valid.to(device), flow_inpainter, stats_flow)
