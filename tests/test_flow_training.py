@@ -86,3 +86,37 @@ def test_training_with_flow_and_the_flow_inpainter(tiny_video, tmp_path):
     payload = load_checkpoint(run / "flow_inpainter.pt", "inpainter")
     assert payload["step"] == 2
     assert "loss/bg_flow" in _logged_keys(run)
+
+
+def test_zero_flow_weight_drops_the_flow_loss_and_the_flow_inpainter(tiny_video, tmp_path):
+    run = tmp_path / "run"
+    cfg = resolve("cpu", overrides=[*TINY, "data.flow=true", "loss.w_bg_flow=0", "inpainter.steps=2",
+                                    "train.steps=3"])
+    run_training(cfg, tiny_video, run, progress=False)
+    assert (run / "inpainter.pt").exists() and (run / "model.pt").exists()
+    assert not (run / "flow_inpainter.pt").exists()  # nothing would use I_f
+    assert "loss/bg_flow" not in _logged_keys(run)
+    assert "loss/bg" in _logged_keys(run)
+
+
+def test_flow_weight_scales_the_flow_term_of_the_total(monkeypatch):
+    from inpaintseg.engine import train as train_module
+
+    # a fixed flow L_bg of 2.0, so that only the weighting is tested (the loss itself is tested above)
+    monkeypatch.setattr(train_module, "flow_background_loss", lambda *args, **kwargs: (torch.tensor(2.0), 0.5))
+    torch.manual_seed(0)
+    cfg = resolve("cpu", overrides=[*TINY, "loss.w_mask_bg=0"])
+    model = train_module.build_model(cfg).eval()  # no dropout: the other terms are the same in every call
+    images = torch.rand(2, 3, 64, 96)
+    backgrounds = images.clone()
+    backgrounds[:, :, 20:40, 30:50] = 0.0  # a region the background does not explain
+    flow = FlowInputs(_zero_flow_with_a_mover(2, 64, 96), torch.tensor([True, True]), None, RunningStats())
+    totals = {}
+    for weight in (0.0, 1.0, 3.0):
+        cfg.loss.w_bg_flow = weight
+        total, terms, _ = train_module.stage2_losses(model, None, None, images, backgrounds, cfg, RunningStats(),
+                                                     torch.Generator().manual_seed(1), flow=flow)
+        assert terms["loss/bg_flow"] == 2.0
+        totals[weight] = total.item()
+    for weight in (1.0, 3.0):  # total(w) - total(0) = w_bg * w * L_bg(flow)
+        assert totals[weight] - totals[0.0] == pytest.approx(cfg.loss.w_bg * weight * 2.0, rel=1e-4)

@@ -58,8 +58,8 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
         valid = attach_flows(bank, per_seq, run_dir / "cache", progress and distributed.is_main())
         if distributed.is_main():
             distributed.barrier()
-            print(f"optical flow: {valid:.0%} of the frames have a stabilised flow (the others are left out of the "
-                  "flow loss)")
+            print(f"optical flow: {valid:.0%} of the frames have a stabilised flow (the others get no flow "
+                  "loss and no flow in their mask target)")
     if cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut":
         if bank.backgrounds is not None:
             share = attach_mask_targets(bank, progress and distributed.is_main())
