@@ -97,6 +97,9 @@ def test_zero_flow_weight_drops_the_flow_loss_and_the_flow_inpainter(tiny_video,
     assert not (run / "flow_inpainter.pt").exists()  # nothing would use I_f
     assert "loss/bg_flow" not in _logged_keys(run)
     assert "loss/bg" in _logged_keys(run)
+    # with the inpainter there is no GrabCut target either, so the flow is not even computed
+    assert not list((run / "cache").glob("*flow*"))
+    assert resolve("cpu", config_file=run / "config.yaml").data.flow is False
 
 
 def test_flow_weight_scales_the_flow_term_of_the_total(monkeypatch):

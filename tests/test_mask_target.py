@@ -175,7 +175,8 @@ def test_a_flow_that_does_not_single_out_the_error_is_ignored():
     assert not np.array_equal(combine_with_flow(ratio, flow), ratio)
 
 
-def test_training_with_flow_seeds_the_targets_with_it(tiny_video, tmp_path, monkeypatch):
+@pytest.mark.parametrize("w_bg_flow", ["1", "0"])  # at 0 the seeds are the flow's only use, and it is kept
+def test_training_with_flow_seeds_the_targets_with_it(tiny_video, tmp_path, monkeypatch, w_bg_flow):
     from inpaintseg.data import mask_target
 
     seen = []
@@ -187,8 +188,9 @@ def test_training_with_flow_seeds_the_targets_with_it(tiny_video, tmp_path, monk
 
     monkeypatch.setattr(mask_target, "grabcut_target", spy)
     cfg = resolve("cpu", overrides=[*TINY, "data.background=temporal", "sampling.method=exhaustive",
-                                    "data.flow=true"])
+                                    "data.flow=true", f"loss.w_bg_flow={w_bg_flow}"])
     bank = prepare_data(cfg, tiny_video, tmp_path, progress=False)
+    assert cfg.data.flow
     assert bank.targets is not None and len(seen) == len(bank)
     valid = bank.flow_valid.tolist()
     assert any(valid)

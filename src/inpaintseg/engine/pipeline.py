@@ -52,6 +52,12 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
                 cfg.data.background = "inpainter"
                 if cfg.sampling.method == "exhaustive":
                     cfg.sampling.method = "importance"
+    grabcut_target = bank.backgrounds is not None and cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut"
+    if cfg.data.flow and cfg.loss.w_bg_flow == 0 and not grabcut_target:
+        cfg.data.flow = False  # as resolved: the saved config.yaml says what was trained
+        if distributed.is_main():
+            print("data.flow=true is ignored: loss.w_bg_flow=0 leaves the flow only in the GrabCut mask target's "
+                  "seeds, and without a per-frame background there is no GrabCut target; the flow is not computed")
     if cfg.data.flow:
         if not distributed.is_main():
             distributed.barrier()  # as above: rank 0 computes and caches the flows
@@ -61,7 +67,7 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
             print(f"optical flow: {valid:.0%} of the frames have a stabilised flow (the others get no flow "
                   "loss and no flow in their mask target)")
     if cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut":
-        if bank.backgrounds is not None:
+        if grabcut_target:
             share = attach_mask_targets(bank, progress and distributed.is_main())
             if distributed.is_main():
                 seeds = "the background error and the flow" if cfg.data.flow else "the background error"
