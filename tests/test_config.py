@@ -19,6 +19,11 @@ def test_paper_preset_has_the_papers_values():
     assert loss.tau == 0.005 and loss.hole_expand == 0.15
     assert cfg.sampling.eps == 0.001 and cfg.sampling.method == "importance" and cfg.sampling.disentangled
     assert (cfg.train.lr, cfg.train.decoder_lr, cfg.train.batch) == (1e-3, 1e-4, 16)
+    assert cfg.data.flow is False  # section 3.5's flow is an addition to the method
+
+
+def test_cpu_preset_uses_the_flow():  # on video; background=auto turns it off on other data (test_training.py)
+    assert preset("cpu").data.flow is True
 
 
 def test_overrides_and_types():

@@ -137,18 +137,23 @@ def test_auto_background_falls_back_to_the_inpainter_on_unrelated_images(tmp_pat
     for i in range(4):  # unrelated noise images: no neighbour can be aligned
         write_png(folder / f"{i}.png", rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
     cfg = resolve("cpu", overrides=[*TINY, "data.background=auto", "sampling.method=exhaustive",
-                                    "inpainter.steps=1", "train.steps=1"])
+                                    "inpainter.steps=1", "train.steps=1", "data.flow=true"])
     run_training(cfg, folder, tmp_path / "run", progress=False)
-    saved = (tmp_path / "run" / "config.yaml").read_text()
-    assert "background: inpainter" in saved and "method: importance" in saved
+    saved = resolve("cpu", config_file=tmp_path / "run" / "config.yaml")
+    assert saved.data.background == "inpainter" and saved.sampling.method == "importance"
+    assert saved.data.flow is False  # no flow on images that are not video: no flow inpainter either
     assert (tmp_path / "run" / "inpainter.pt").exists()
+    assert not (tmp_path / "run" / "flow_inpainter.pt").exists()
 
 
 def test_auto_background_uses_temporal_on_video(tiny_data, tmp_path):
-    cfg = resolve("cpu", overrides=[*TINY, "data.background=auto", "train.steps=1", "data.temporal_offsets=[-2,2]"])
+    cfg = resolve("cpu", overrides=[*TINY, "data.background=auto", "train.steps=1", "data.temporal_offsets=[-2,2]",
+                                    "data.flow=true"])
     run_training(cfg, tiny_data, tmp_path / "run", progress=False)
-    assert "background: temporal" in (tmp_path / "run" / "config.yaml").read_text()
+    saved = resolve("cpu", config_file=tmp_path / "run" / "config.yaml")
+    assert saved.data.background == "temporal" and saved.data.flow is True
     assert not (tmp_path / "run" / "inpainter.pt").exists()
+    assert "loss/bg_flow" in (tmp_path / "run" / "train_metrics.jsonl").read_text()
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):

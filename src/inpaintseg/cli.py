@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", type=Path, required=True, help="run folder")
         p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
         p.add_argument("--flow", action="store_true",
-                       help="add the optical-flow branch (video data; same as the override data.flow=true)")
+                       help="add the optical-flow branch (video data; same as the override data.flow=true; "
+                            "already on in the cpu preset, data.flow=false turns it off)")
         _add_config_args(p)
         p.set_defaults(func=lambda a, only=only: cmd_train(a, inpainter_only=only))
 

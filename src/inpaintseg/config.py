@@ -46,7 +46,10 @@ class DataConfig:
     ``background`` is temporal/known (the stabilised flow of a static background), the flow inpainter I_f
     (stage 1 on flow images, RUN/flow_inpainter.pt) with the inpainter. Beyond the paper, the flow also joins
     the seeds of the GrabCut mask target (``loss.mask_target=grabcut``; data/mask_target.py) in frames where it
-    singles out the background error's core. Inference stays single-image RGB."""
+    singles out the background error's core. Inference stays single-image RGB. Off in the ``paper`` preset; on in
+    the ``cpu`` preset since session 15 (DAVIS 2016 train, refined J at 2,000 / 4,500 steps: 0.491 -> 0.581 /
+    0.587 -> 0.631; on the synthetic benchmarks it does not help, BENCHMARKS.md), where ``background=auto``
+    turns it off again when the frames are not video-like."""
     max_frames: int = 0
     """Use at most this many frames per sequence for training (evenly spaced); 0 = all."""
     on_error: str = "raise"
@@ -217,6 +220,7 @@ def _cpu_preset() -> Config:
     made it learn within such a budget (docs/method.md gives each one and its measured effect)."""
     cfg = Config()
     cfg.data.background = "auto"
+    cfg.data.flow = True
     cfg.sampling.method = "exhaustive"
     cfg.loss.reward = "excess"
     cfg.loss.normalize_reward = True

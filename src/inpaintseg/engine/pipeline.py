@@ -45,11 +45,13 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
         if cfg.data.background == "auto":
             if aligned >= AUTO_MIN_ALIGNED:
                 cfg.data.background = "temporal"
-            else:  # not video-like: neighbouring frames do not show the same scene
+            else:  # not video-like: neighbouring frames do not show the same scene, so there is no flow either
                 print(f"background=auto: only {aligned:.0%} of frames could be aligned with a neighbour; "
-                      "using the U-Net inpainter with importance sampling")
+                      "using the U-Net inpainter with importance sampling"
+                      + (", without optical flow" if cfg.data.flow else ""))
                 bank.backgrounds = None
                 cfg.data.background = "inpainter"
+                cfg.data.flow = False
                 if cfg.sampling.method == "exhaustive":
                     cfg.sampling.method = "importance"
     grabcut_target = bank.backgrounds is not None and cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut"
