@@ -8,9 +8,11 @@ Each variant is a list of config overrides on top of the ``cpu`` preset (``src/i
 every variant and seed this script runs
 
     python benchmarks/accuracy.py synthetic --out OUT/<variant>_s<seed> [ACCURACY_ARGS]
-        train.minutes=M train.seed=SEED <variant overrides> [EXTRA]
+        train.minutes=M train.seed=SEED data.flow=false <variant overrides> [EXTRA]
 
-in a subprocess, one after the other. Every variant gets the same stage-2 budget (``train.minutes=M``);
+in a subprocess, one after the other. ``data.flow=false`` (since session 15, when the cpu preset's flow was turned
+on) keeps the paper's ablations without flow; earlier result lines, without it in their overrides, are not
+matched by ``--table-only``. Every variant gets the same stage-2 budget (``train.minutes=M``);
 variants that train the U-Net inpainter (``paper_inpainter``) spend stage 1 (``inpainter.minutes``, 5 in the
 cpu preset) on top, which shows in the "train min" column (accuracy.py's ``train_s`` covers backgrounds,
 stage 1 and stage 2; the first run that needs temporal backgrounds also computes them, about a minute, and
