@@ -54,7 +54,8 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
                 cfg.data.flow = False
                 if cfg.sampling.method == "exhaustive":
                     cfg.sampling.method = "importance"
-    grabcut_target = bank.backgrounds is not None and cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut"
+    wants_grabcut = cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut"
+    grabcut_target = wants_grabcut and bank.backgrounds is not None
     if cfg.data.flow and cfg.loss.w_bg_flow == 0 and not grabcut_target:
         cfg.data.flow = False  # as resolved: the saved config.yaml says what was trained
         if distributed.is_main():
@@ -68,17 +69,16 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
             distributed.barrier()
             print(f"optical flow: {valid:.0%} of the frames have a stabilised flow (the others get no flow "
                   "loss and no flow in their mask target)")
-    if cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut":
-        if grabcut_target:
-            share = attach_mask_targets(bank, progress and distributed.is_main())
-            if distributed.is_main():
-                seeds = "the background error and the flow" if cfg.data.flow else "the background error"
-                print(f"mask targets (GrabCut seeded by {seeds}): {share:.1%} of the pixels are foreground")
-        else:
-            cfg.loss.mask_target = "ramp"
-            if distributed.is_main():
-                print("loss.mask_target=grabcut needs a per-frame background (data.background temporal or known); "
-                      "the U-Net inpainter gives none, so the mask term uses the ramp target")
+    if grabcut_target:
+        share = attach_mask_targets(bank, progress and distributed.is_main())
+        if distributed.is_main():
+            seeds = "the background error and the flow" if cfg.data.flow else "the background error"
+            print(f"mask targets (GrabCut seeded by {seeds}): {share:.1%} of the pixels are foreground")
+    elif wants_grabcut:
+        cfg.loss.mask_target = "ramp"
+        if distributed.is_main():
+            print("loss.mask_target=grabcut needs a per-frame background (data.background temporal or known); "
+                  "the U-Net inpainter gives none, so the mask term uses the ramp target")
     return bank
 
 
