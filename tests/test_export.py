@@ -14,10 +14,11 @@ from inpaintseg.config import resolve
 from inpaintseg.engine.checkpoint import save_checkpoint
 from inpaintseg.engine.train import model_payload
 from inpaintseg.errors import InpaintsegError
-from inpaintseg.export import InferenceGraph, export_model, load_model, resize_matrix
+from inpaintseg.export import InferenceGraph, export_model, resize_matrix
 from inpaintseg.models.crop import box_to_xyxy, uncrop
 from inpaintseg.models.model import build_model
 from inpaintseg.predict import Predictor
+from inpaintseg.weights import load_model
 
 # Training resolution 80x48 differs from the detector's 64x64, so the detector's resize is part of the graph.
 SMALL = [

@@ -59,7 +59,8 @@ def test_flow_reward_prefers_the_moving_region_and_skips_invalid_frames():
     logits = torch.zeros(b, k, requires_grad=True)
     weights = logits.softmax(1)
     flow = FlowInputs(flows, torch.tensor([True, False]), None, RunningStats())
-    loss, hole_error = flow_background_loss(flow, boxes, holes, weights, cfg, exhaustive=True)
+    cells = torch.arange(k).repeat(b, 1)
+    loss, hole_error = flow_background_loss(flow, boxes, holes, weights, cfg, True, cells, k)
     loss.backward()
     # minimising -p * reward raises the mover's cell in the valid frame, leaves the invalid frame untouched
     assert logits.grad[0, 0] < 0 < logits.grad[0, 1]

@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=lambda a, only=only: cmd_train(a, inpainter_only=only))
 
     p = sub.add_parser("predict", help="predict masks and boxes with a trained model")
-    p.add_argument("model", type=Path, help="RUN/model.pt")
+    p.add_argument("model", type=Path, help="RUN/model.pt, or default (the weights shipped with the package)")
     p.add_argument("source", type=Path)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--batch", type=int, default=8, help="frames per forward pass (default 8)")

@@ -133,6 +133,11 @@ class LossConfig:
     (sum over the hole of error minus the frame's mean error, normalised by the image area)."""
     baseline: bool = False
     """Subtract a moving average of the reward (variance reduction for the sampled L_bg; unbiased)."""
+    cell_baseline: bool = False
+    """Subtract each grid cell's own running mean reward instead (beyond the paper; replaces ``baseline``): what
+    is hard to inpaint at that place in every image (frame borders, textured regions) stops drawing the detector,
+    and what is hard to inpaint in this image (the moving subject) remains. Unlike the scalar baseline it changes
+    the objective: a cell is rewarded for beating its usual error."""
     normalize_reward: bool = False
     """Divide rewards by a running average of their spread across boxes and images (beyond the paper): makes
     L_bg's gradient independent of the images' error scale."""
@@ -177,6 +182,11 @@ class TrainConfig:
     """``imagenet``, ``none`` or a path to a torchvision ResNet state dict, for the detector's backbone, S's
     encoder (ResNet encoders) and the perceptual features. Offline, imagenet falls back to random weights
     with one warning."""
+    init: str = "none"
+    """Starting weights of every network: ``none`` (random, or ``pretrained`` for the ResNet parts), ``default``
+    (the self-supervised weights shipped with the package, weights.py) or the path of a ``model.pt``. D and S
+    start from them; stage 1 starts the inpainter I (and I_f) from them. The detector and segmenter settings
+    must be the ones the weights were trained with (the ``cpu`` preset's for ``default``)."""
     ema: float = 0.0
     """Beyond the paper: ``model.pt`` holds an exponential moving average of D's and S's weights (and buffers)
     with this decay; the first ``1 / (1 - ema)`` steps are a plain running mean. 0 = the last weights (paper)."""

@@ -32,12 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintseg.config import Config, from_dict
-from inpaintseg.engine.checkpoint import load_checkpoint
 from inpaintseg.errors import InpaintsegError
 from inpaintseg.io import atomic_open, atomic_write_bytes
 from inpaintseg.models.crop import uncrop
-from inpaintseg.models.model import InpaintSegModel, build_model
+from inpaintseg.models.model import InpaintSegModel
+from inpaintseg.weights import load_model
 
 FORMATS = ("onnx", "torchscript")
 INPUT_NAMES = ["image"]
@@ -53,7 +52,6 @@ __all__ = [
     "export_model",
     "export_onnx",
     "export_torchscript",
-    "load_model",
     "resize_matrix",
 ]
 
@@ -94,16 +92,6 @@ class InferenceGraph(nn.Module):
         _, patch_mask = self.model.segment(image, box)
         mask = uncrop(patch_mask, box, self.height, self.width).clamp(0.0, 1.0)
         return props.probs, props.boxes, box, mask
-
-
-def load_model(path: str | Path) -> tuple[InpaintSegModel, Config]:
-    """Load ``model.pt`` written by training (``weights_only=True``) -> (model in eval mode, config)."""
-    payload = load_checkpoint(path, "model")
-    cfg = from_dict(payload["config"])
-    cfg.train.pretrained = "none"  # weights come from the checkpoint
-    model = build_model(cfg)
-    model.load_state_dict(payload["model"])
-    return model.eval(), cfg
 
 
 def _example_input(graph: InferenceGraph, batch: int = 2) -> torch.Tensor:

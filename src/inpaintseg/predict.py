@@ -43,18 +43,18 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from inpaintseg.config import Config, from_dict
+from inpaintseg.config import Config
 from inpaintseg.crf import CRFParams, refine_mask, require_crf
 from inpaintseg.data.image_io import write_jpeg, write_png
 from inpaintseg.data.sources import Frame, Sequence, Source, VideoSequence, open_source
 from inpaintseg.engine import distributed
-from inpaintseg.engine.checkpoint import load_checkpoint
 from inpaintseg.engine.data import parallel_map, resize_rgb
 from inpaintseg.errors import ConfigError, DataError
 from inpaintseg.grabcut import GrabCutParams, refine_grabcut
 from inpaintseg.io import atomic_open, atomic_write_text
 from inpaintseg.models.crop import box_to_xyxy, crop, uncrop
-from inpaintseg.models.model import InpaintSegModel, build_model
+from inpaintseg.models.model import InpaintSegModel
+from inpaintseg.weights import load_model
 
 SAVE_CHOICES = ("masks", "coco", "overlay", "video", "grid")
 REFINE_CHOICES = ("grabcut", "crf", "none")
@@ -264,12 +264,9 @@ class Predictor:
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", box_from_mask: float = BOX_FROM_MASK,
              **options) -> Predictor:
-        """Load ``model.pt`` written by training (``weights_only=True``). ``options``: see the class."""
-        payload = load_checkpoint(path, "model")
-        cfg = from_dict(payload["config"])
-        cfg.train.pretrained = "none"  # weights come from the checkpoint
-        model = build_model(cfg)
-        model.load_state_dict(payload["model"])
+        """Load ``model.pt`` written by training, or shipped weights by name (``default``), with
+        ``weights_only=True``. ``options``: see the class."""
+        model, cfg = load_model(path)
         return cls(model, cfg, device, box_from_mask, **options)
 
     @torch.no_grad()

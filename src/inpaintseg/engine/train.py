@@ -49,6 +49,7 @@ from inpaintseg.models.model import InpaintSegModel, build_model, resynthesize
 from inpaintseg.models.perceptual import PerceptualFeatures, perceptual_distance, perceptual_distance_in_window
 from inpaintseg.models.unet import InpaintingUNet
 from inpaintseg.sampling import choose_cells
+from inpaintseg.weights import init_model
 
 
 @dataclass
@@ -59,6 +60,8 @@ class RunningStats:
     level: float = 0.0
     spread: float = 0.0
     count: int = 0
+    cell_reward: list[float] = dataclasses.field(default_factory=list)
+    """Running mean reward of each grid cell (``loss.cell_baseline``); NaN for cells not chosen yet."""
 
     def update(self, reward: float, level: float, spread: float, momentum: float = 0.98) -> None:
         if self.count == 0:
@@ -68,6 +71,35 @@ class RunningStats:
             self.level = momentum * self.level + (1 - momentum) * level
             self.spread = momentum * self.spread + (1 - momentum) * spread
         self.count += 1
+
+
+    def cell_baseline(self, cells: torch.Tensor, rewards: torch.Tensor, n_cells: int,
+                      momentum: float = 0.98) -> torch.Tensor:
+        """The running mean reward of each chosen cell before this step, (B,K) like ``cells`` and ``rewards``;
+        then each chosen cell's mean moves towards its mean reward in this step (over all ranks). A cell chosen
+        for the first time starts at its reward."""
+        table = torch.tensor(self.cell_reward or [math.nan] * n_cells, dtype=torch.float64)
+        flat = cells.flatten().cpu()
+        sums = torch.bincount(flat, weights=rewards.detach().flatten().cpu().double(), minlength=n_cells)
+        counts = torch.bincount(flat, minlength=n_cells).double()
+        both = torch.tensor(distributed.average_scalars(*sums.tolist(), *counts.tolist()), dtype=torch.float64)
+        seen = both[n_cells:] > 0
+        mean = both[:n_cells] / both[n_cells:].clamp_min(1e-12)
+        first = seen & table.isnan()
+        table = torch.where(first, mean, table)
+        baseline = table[flat].view(cells.shape).to(rewards.device, rewards.dtype)
+        table = torch.where(seen & ~first, momentum * table + (1 - momentum) * mean, table)
+        self.cell_reward = table.tolist()
+        return baseline
+
+
+def reward_baseline(stats: RunningStats, cells: torch.Tensor, rewards: torch.Tensor, n_cells: int,
+                    cfg: Config) -> torch.Tensor | float:
+    """What L_bg subtracts from the rewards (B,K): each cell's running mean reward (``loss.cell_baseline``), the
+    running mean over all cells (``loss.baseline``) or 0. Call after ``stats.update`` for this step."""
+    if cfg.loss.cell_baseline:
+        return stats.cell_baseline(cells, rewards, n_cells)
+    return stats.reward if cfg.loss.baseline else 0.0
 
 
 def _gather(x: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
@@ -105,12 +137,12 @@ class FlowInputs:
 
 def flow_background_loss(
     flow: FlowInputs, boxes: torch.Tensor, holes: torch.Tensor | None, weights: torch.Tensor, cfg: Config,
-    exhaustive: bool,
+    exhaustive: bool, cells: torch.Tensor, n_cells: int,
 ) -> tuple[torch.Tensor, float]:
     """L_bg on the stabilised flow: how badly the flow's background explains each chosen box.
 
     boxes (B*K,4) the chosen boxes, holes (B,K,H,W) their holes (needed for the zero-flow background),
-    weights (B,K) as for L_bg on RGB. The background is zero flow (the stabilised flow of a static
+    weights (B,K) and cells (B,K) as for L_bg on RGB. The background is zero flow (the stabilised flow of a static
     background) without a flow inpainter, I_f's inpainting of the hole with one. Returns (loss, mean hole
     error of the valid frames)."""
     L = cfg.loss
@@ -131,7 +163,7 @@ def flow_background_loss(
     flow.stats.update(*distributed.average_scalars(mean(rewards), mean(density),
                                                    mean((rewards - rewards.mean()).abs())))
     spread = max(flow.stats.spread, 1e-8) if L.normalize_reward else 1.0
-    baseline = flow.stats.reward if L.baseline else 0.0
+    baseline = reward_baseline(flow.stats, cells, rewards, n_cells, cfg)
     loss = background_loss(weights * valid[:, None], rewards / spread, baseline / spread) * (k if exhaustive else 1)
     return loss, mean(density)
 
@@ -177,13 +209,14 @@ def stage2_losses(
     stats.update(*distributed.average_scalars(rewards.mean().item(), density.mean().item(),
                                               (rewards - rewards.mean()).abs().mean().item()))
     spread = max(stats.spread, 1e-8) if L.normalize_reward else 1.0  # scale-free rewards (a running constant)
-    baseline = stats.reward if L.baseline else 0.0
+    baseline = reward_baseline(stats, cells, rewards, props.probs.shape[1], cfg)
     # exhaustive: weights are p_c, summed over the cells; sampled: weights p/q, averaged over the K samples
     l_bg = background_loss(weights, rewards / spread, baseline / spread) * (k if S.method == "exhaustive" else 1)
     l_bg_flow, flow_terms = torch.zeros(()), {}
     if flow is not None:
         l_bg_flow, flow_error = flow_background_loss(flow, boxes_bg, holes if backgrounds is not None else None,
-                                                     weights, cfg, S.method == "exhaustive")
+                                                     weights, cfg, S.method == "exhaustive", cells,
+                                                     props.probs.shape[1])
         flow_terms = {"loss/bg_flow": l_bg_flow.item(), "vital/flow_hole_error": flow_error}
 
     # --- foreground: crop the chosen box, segment, resynthesise (trains S and the box)
@@ -329,7 +362,10 @@ def train_model(
     device = pick_device(cfg.train.device)
     torch.manual_seed(cfg.train.seed)
     cl = torch.channels_last  # 12% faster steps on this CPU (benchmarks/train_speed.py); same values
-    model = build_model(cfg).to(device, memory_format=cl)
+    model = build_model(cfg)
+    if cfg.train.init != "none" and not (resume and (run_dir / "train_last.pt").exists()):
+        init_model(model, cfg)
+    model = model.to(device, memory_format=cl)
     inpainter = flow_inpainter = None
     flow_loss = bank.flows is not None and cfg.loss.w_bg_flow > 0
     if bank.backgrounds is None:

@@ -17,6 +17,7 @@ from inpaintseg.engine.logger import MetricsLogger
 from inpaintseg.losses import inpainter_loss
 from inpaintseg.models.perceptual import PerceptualFeatures, perceptual_distance
 from inpaintseg.models.unet import InpaintingUNet
+from inpaintseg.weights import init_inpainter
 
 
 def random_holes(
@@ -66,11 +67,14 @@ def train_inpainter(
     run_dir.mkdir(parents=True, exist_ok=True)
     c = cfg.inpainter
     device = pick_device(cfg.train.device)
-    net = build_inpainter(cfg).to(device)
+    net = build_inpainter(cfg)
+    last = run_dir / f"{name}_last.pt"
+    if cfg.train.init != "none" and not (resume and last.exists()) and not init_inpainter(net, cfg, name):
+        print(f"train.init={cfg.train.init} holds no {name}: it starts from random weights")
+    net = net.to(device)
     phi = PerceptualFeatures(cfg.train.pretrained).to(device) if c.w_perceptual > 0 else None
     opt = torch.optim.Adam(net.parameters(), lr=c.lr)
     step, spent = 0, 0.0
-    last = run_dir / f"{name}_last.pt"
     if resume and last.exists():
         payload = load_checkpoint(last, "inpainter")
         net.load_state_dict(payload["inpainter"])

@@ -1,0 +1,146 @@
+"""Pretrain the shipped ``default`` weights without labels: the inpainter I, the flow inpainter I_f, D and S.
+
+    python benchmarks/pretrain.py data --out runs/pretrain                 # synthetic scenes + real sequences
+    python benchmarks/pretrain.py inpainter --out runs/pretrain [--steps N] [key=value ...]
+    python benchmarks/pretrain.py flow-inpainter --out runs/pretrain [--steps N] [key=value ...]
+    python benchmarks/pretrain.py stage2 --out runs/pretrain [--steps N] [key=value ...]
+    python benchmarks/pretrain.py bundle --out runs/pretrain               # -> src/inpaintseg/weights/default.pt
+
+Every phase resumes from its last checkpoint (``OUT/<phase>/*_last.pt``), so a phase can be run again after
+an interruption, or with a larger ``--steps`` to train further. Phases are independent runs of the package's
+own training functions with the ``cpu`` preset; ``inpainter`` and ``stage2`` can run at the same time (one
+torch thread each: ``train.threads=1``).
+
+The data (``data``): synthetic scenes from the project's generator (seeds disjoint from the synthetic
+benchmark's, which uses 0 for training and 1000 for testing) and the real sequences of a DAVIS-layout folder
+except ``HELD_OUT``, which are kept for measuring the weights on sequences they never saw
+(``OUT/data/heldout`` links them with their annotations; annotations are never linked into the training set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from inpaintseg.config import Config, resolve
+from inpaintseg.data.synth import generate
+from inpaintseg.engine.pipeline import prepare_data, run_training
+from inpaintseg.engine.train_inpainter import train_inpainter
+
+SYNTHETIC = (("ptz", 2101, 48), ("handheld", 2102, 48), ("static", 2103, 16))
+"""(camera, seed, sequences) of the synthetic scenes; 30 frames each at the generator's 320x180."""
+SYNTHETIC_FRAMES = 30
+HELD_OUT = ("bmx-bumps", "bus", "elephant", "hockey", "lucia", "motorbike", "rollerblade", "stroller", "tennis")
+"""DAVIS 2016 training sequences never used in pretraining: every third in alphabetical order (the second,
+fifth, ...), mostly people in sport, the domain the package is for."""
+PHASES = ("data", "inpainter", "flow-inpainter", "stage2", "bundle")
+
+
+def _link(target: Path, link: Path) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(target.resolve(), target_is_directory=True)
+
+
+def build_data(out: Path, davis: Path) -> dict:
+    """Write the synthetic scenes and link the real sequences: ``OUT/data/pretrain`` (frames only) and
+    ``OUT/data/heldout`` (frames and annotations of ``HELD_OUT``). Returns what was linked."""
+    data = out / "data"
+    train = data / "pretrain" / "JPEGImages"
+    for camera, seed, sequences in SYNTHETIC:
+        root = data / f"synth-{camera}"
+        if not (root / "meta.json").exists():
+            generate(root, camera=camera, sequences=sequences, frames=SYNTHETIC_FRAMES, seed=seed, progress=True)
+        for seq in sorted((root / "JPEGImages").iterdir()):
+            _link(seq, train / f"synth-{camera}-{seq.name}")
+    real = sorted(p for p in (davis / "JPEGImages").iterdir() if p.is_dir())
+    missing = set(HELD_OUT) - {p.name for p in real}
+    if missing:
+        raise SystemExit(f"{davis}: held-out sequences missing: {', '.join(sorted(missing))}")
+    used = [p.name for p in real if p.name not in HELD_OUT]
+    for name in used:
+        _link(davis / "JPEGImages" / name, train / f"davis-{name}")
+    for name in HELD_OUT:
+        for kind in ("JPEGImages", "Annotations"):
+            _link(davis / kind / name, data / "heldout" / kind / name)
+    summary = {"synthetic": [list(s) for s in SYNTHETIC], "synthetic_frames": SYNTHETIC_FRAMES,
+               "real": used, "held_out": list(HELD_OUT), "davis": str(davis)}
+    (data / "pretrain.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def phase_config(phase: str, steps: int | None, overrides: list[str]) -> Config:
+    """The cpu preset with each phase's data settings and a step budget instead of a time budget."""
+    fixed = {
+        "inpainter": ["data.background=inpainter", "data.flow=false", "inpainter.minutes=0"],
+        "flow-inpainter": ["data.background=inpainter", "data.flow=true", "inpainter.minutes=0"],
+        "stage2": ["data.background=temporal", "data.flow=true", "train.minutes=0"],
+    }[phase]
+    key = "train.steps" if phase == "stage2" else "inpainter.steps"
+    budget = [f"{key}={steps}"] if steps else []
+    return resolve("cpu", overrides=[*fixed, *budget, "train.checkpoint_every=100", *overrides])
+
+
+def run_phase(phase: str, out: Path, steps: int | None, overrides: list[str]) -> Path:
+    cfg = phase_config(phase, steps, overrides)
+    data, run_dir = out / "data" / "pretrain", out / phase
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if phase == "stage2":
+        return run_training(cfg, data, run_dir, resume=True)
+    bank = prepare_data(cfg, data, run_dir)
+    cfg.save(run_dir / "config.yaml")
+    if phase == "flow-inpainter":
+        return train_inpainter(cfg, bank.flow_bank(), run_dir, resume=True, name="flow_inpainter")
+    return train_inpainter(cfg, bank, run_dir, resume=True)
+
+
+def bundle(out: Path) -> Path:
+    """``src/inpaintseg/weights/default.pt`` from the phases' latest checkpoints, with their provenance."""
+    from machine import machine_line
+
+    from inpaintseg.engine.checkpoint import load_checkpoint
+    from inpaintseg.weights import write_bundle
+
+    def latest(phase: str, name: str) -> Path:
+        final = out / phase / f"{name}.pt"
+        return final if final.exists() else out / phase / f"{name}_last.pt"
+
+    parts = {"stage2": out / "stage2" / "model.pt", "inpainter": latest("inpainter", "inpainter"),
+             "flow_inpainter": latest("flow-inpainter", "flow_inpainter")}
+    steps, hours = {}, {}
+    for key, path in parts.items():
+        if path.exists():
+            state = out / "stage2" / "train_last.pt" if key == "stage2" else path
+            payload = load_checkpoint(state)
+            steps[key], hours[key] = int(payload["step"]), round(payload.get("elapsed_s", 0.0) / 3600, 2)
+    info = {"data": json.loads((out / "data" / "pretrain.json").read_text()), "steps": steps, "hours": hours,
+            "machine": machine_line(1), "licence": "CC BY-NC 4.0 (trained on DAVIS 2016 frames)"}
+    return write_bundle(parts["stage2"], parts["inpainter"], parts["flow_inpainter"], info=info)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("phase", choices=PHASES)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--davis", type=Path, default=Path("../shared/data/davis2016-train-240p"))
+    ap.add_argument("--steps", type=int, help="step budget of the phase (default: the cpu preset's)")
+    ap.add_argument("overrides", nargs="*", metavar="key=value")
+    a, extra = ap.parse_known_args(argv)
+    bad = [e for e in extra if "=" not in e or e.startswith("-")]
+    if bad:
+        ap.error(f"unrecognized arguments: {' '.join(bad)}")
+    a.overrides = [*a.overrides, *extra]
+    if a.phase == "data":
+        print(json.dumps(build_data(a.out, a.davis), indent=1))
+    elif a.phase == "bundle":
+
+        print(f"wrote {bundle(a.out)}")
+    else:
+        print(f"wrote {run_phase(a.phase, a.out, a.steps, a.overrides)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Starting weights: ``train.init`` from a model.pt or a bundle, bundles, the shipped ``default``, and the
+per-cell reward baseline."""
+
+import numpy as np
+import pytest
+import torch
+
+from inpaintseg.config import resolve
+from inpaintseg.data.synth import generate
+from inpaintseg.engine.checkpoint import load_checkpoint
+from inpaintseg.engine.pipeline import run_training
+from inpaintseg.engine.train import RunningStats
+from inpaintseg.errors import ConfigError, InpaintsegError
+from inpaintseg.losses import background_loss
+from inpaintseg.predict import Predictor
+from inpaintseg.weights import model_path, write_bundle
+from tests.helpers import TINY
+
+FROZEN = ["train.lr=0", "train.decoder_lr=0", "inpainter.lr=0", "inpainter.steps=1", "train.steps=1"]
+"""One step at learning rate 0: the parameters stay what the run started from."""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny run trained 3 + 3 steps with the inpainter background: (data, run folder)."""
+    root = tmp_path_factory.mktemp("weights")
+    data = generate(root / "data", camera="ptz", sequences=2, frames=6, size=(96, 64), seed=5)
+    cfg = resolve("cpu", overrides=[*TINY, "inpainter.steps=3", "train.steps=3"])
+    run_training(cfg, data, root / "run", progress=False)
+    return data, root / "run"
+
+
+def _parameters(state: dict, names: list[str]) -> dict:
+    return {k: state[k] for k in names}
+
+
+def _param_names(path) -> list[str]:
+    from inpaintseg.weights import load_model
+
+    model, _ = load_model(path)
+    return [k for k, _ in model.named_parameters()]
+
+
+def _same(a: dict, b: dict) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_init_starts_d_s_and_the_inpainter_from_a_model(trained, tmp_path):
+    data, run = trained
+    names = _param_names(run / "model.pt")
+    saved = _parameters(load_checkpoint(run / "model.pt")["model"], names)
+    saved_inpainter = load_checkpoint(run / "inpainter.pt")["inpainter"]
+    for init, expect_same in ((str(run / "model.pt"), True), ("none", False)):
+        out = tmp_path / init.replace("/", "_")
+        cfg = resolve("cpu", overrides=[*TINY, *FROZEN, f"train.init={init}"])
+        run_training(cfg, data, out, progress=False)
+        got = _parameters(load_checkpoint(out / "model.pt")["model"], names)
+        got_inpainter = load_checkpoint(out / "inpainter.pt")["inpainter"]
+        weights = [k for k in saved_inpainter if k.endswith("weight")]
+        assert _same(saved, got) == expect_same
+        assert _same({k: saved_inpainter[k] for k in weights}, got_inpainter) == expect_same
+
+
+def test_bundle_predicts_like_its_model_and_initialises_the_inpainter(trained, tmp_path):
+    data, run = trained
+    bundle = write_bundle(run / "model.pt", run / "inpainter.pt", None, out=tmp_path / "bundle.pt",
+                          info={"note": "test"})
+    payload = load_checkpoint(bundle, "model")
+    assert "optimizer" not in payload and "flow_inpainter" not in payload and payload["info"] == {"note": "test"}
+    image = np.random.default_rng(1).integers(0, 255, (64, 96, 3), dtype=np.uint8)
+    a = Predictor.load(run / "model.pt", refine="none").predict(image)
+    b = Predictor.load(bundle, refine="none").predict(image)
+    assert np.array_equal(a.masks, b.masks) and np.array_equal(a.boxes, b.boxes)
+    out = tmp_path / "from_bundle"
+    run_training(resolve("cpu", overrides=[*TINY, *FROZEN, f"train.init={bundle}"]), data, out, progress=False)
+    got = load_checkpoint(out / "inpainter.pt")["inpainter"]
+    saved = load_checkpoint(run / "inpainter.pt")["inpainter"]
+    assert all(torch.equal(saved[k], got[k]) for k in saved if k.endswith("weight"))
+
+
+def test_init_with_other_network_sizes_names_the_setting(trained, tmp_path):
+    data, run = trained
+    cfg = resolve("cpu", overrides=[*TINY, *FROZEN, f"train.init={run / 'model.pt'}", "segmenter.width=16",
+                                    "data.background=known"])
+    with pytest.raises(ConfigError, match="segmenter.width: 8 in the weights, 16 here"):
+        run_training(cfg, data, tmp_path / "other", progress=False)
+
+
+def test_missing_weights_are_a_clear_error(tmp_path):
+    with pytest.raises(InpaintsegError, match="does not exist"):
+        Predictor.load(tmp_path / "nothing.pt")
+    assert model_path(tmp_path / "x.pt") == tmp_path / "x.pt"
+
+
+def test_cell_baseline_removes_what_a_cell_always_scores():
+    """Cell 0 (a frame border, say) always scores 3; cell 1 usually 1, but 2 in the last image. With each
+    cell's own running mean subtracted, L_bg raises cell 1 there; with one baseline for all cells, cell 0."""
+    stats = RunningStats()
+    cells = torch.tensor([[0, 1]])
+    for _ in range(50):
+        stats.cell_baseline(cells, torch.tensor([[3.0, 1.0]]), n_cells=2)
+    rewards = torch.tensor([[3.0, 2.0]])
+    baseline = stats.cell_baseline(cells, rewards, n_cells=2)
+    assert torch.allclose(baseline, torch.tensor([[3.0, 1.0]]))
+    for base, winner in ((baseline, 1), (rewards.mean().item(), 0)):
+        logits = torch.zeros(1, 2, requires_grad=True)
+        background_loss(logits.softmax(1), rewards, base).backward()
+        assert logits.grad[0, winner] < 0 < logits.grad[0, 1 - winner]
+
+
+def test_cell_baseline_trains_and_resumes(trained, tmp_path):
+    data, _ = trained
+    over = [*TINY, "data.background=known", "loss.cell_baseline=true", "train.steps=2"]
+    run_training(resolve("cpu", overrides=over), data, tmp_path / "run", progress=False)
+    table = load_checkpoint(tmp_path / "run" / "train_last.pt")["stats"]["cell_reward"]
+    assert len(table) == 16 and sum(np.isfinite(table)) > 0  # 4x4 grid; inner cells chosen so far have a mean
