@@ -13,6 +13,10 @@ of that gap (BENCHMARKS.md).
 real-footage issue: self-supervised training on unlabeled footage, single-image inference).
 Predictions are refined with ``--refine`` (default ``grabcut``, the predictor's default); the network's own
 masks (``refine=none``) are evaluated too and recorded under ``raw``, the figure that shows what the model learnt.
+``--model MODEL`` skips training and evaluates MODEL (``default``: the shipped weights) on the test frames.
+``--shuffle`` trains and predicts on the test frames shuffled into one flat folder of images (no sequence
+order, so no neighbouring frames: ``background=auto`` falls back to the inpainter); the predictions are mapped
+back to their sequences for the evaluation.
 Prints the evaluation table and appends a JSON line (settings, metrics, wall times, machine) to
 ``benchmarks/results.jsonl``.
 """
@@ -21,10 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from machine import machine_line
 
@@ -34,6 +40,36 @@ from inpaintseg.demo import TEST_SPLIT, TRAIN_SPLIT
 from inpaintseg.engine.pipeline import run_training
 from inpaintseg.evaluate import run as run_evaluate
 from inpaintseg.predict import REFINE_CHOICES, predict_source
+
+
+def shuffle_frames(root: Path, out: Path, seed: int = 0) -> dict[str, list[str]]:
+    """Link every frame of the DAVIS root ``root`` into the flat folder ``out`` in a random order
+    (``000000.jpg``, ...). Returns {flat name: [sequence, frame]}."""
+    frames = [(seq, f) for seq in sorted((root / "JPEGImages").iterdir()) for f in sorted(seq.iterdir())]
+    order = np.random.default_rng(seed).permutation(len(frames))
+    out.mkdir(parents=True, exist_ok=True)
+    mapping = {}
+    for k, i in enumerate(order):
+        seq, f = frames[i]
+        link = out / f"{k:06d}{f.suffix}"
+        if not link.is_symlink():
+            link.symlink_to(f.resolve())
+        mapping[f"{k:06d}"] = [seq.name, f.stem]
+    return mapping
+
+
+def unshuffle_predictions(flat: Path, out: Path, mapping: dict[str, list[str]]) -> Path:
+    """Predictions of the flat folder (``flat/<folder>/<k>.png``, ``flat/detections.json``) back under their
+    sequences: ``out/<seq>/<frame>.png`` and ``out/detections.json``."""
+    (folder,) = [d for d in flat.iterdir() if d.is_dir()]
+    for name, (seq, stem) in mapping.items():
+        (out / seq).mkdir(parents=True, exist_ok=True)
+        os.replace(folder / f"{name}.png", out / seq / f"{stem}.png")
+    dets = json.loads((flat / "detections.json").read_text())
+    for d in dets:
+        d["sequence"], d["frame"] = mapping[d["frame"]]
+    (out / "detections.json").write_text(json.dumps(dets))
+    return out
 
 
 def main() -> None:
@@ -49,6 +85,9 @@ def main() -> None:
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--refine", choices=REFINE_CHOICES, default="grabcut",
                     help="mask refinement of the headline figures (default grabcut); raw masks are always evaluated")
+    ap.add_argument("--model", help="evaluate this model (a model.pt, or default) without training")
+    ap.add_argument("--shuffle", action="store_true", help="train and predict on the test frames as one flat, "
+                                                           "shuffled folder of images")
     ap.add_argument("overrides", nargs="*")
     a, extra = ap.parse_known_args()
     bad = [e for e in extra if "=" not in e or e.startswith("-")]
@@ -63,23 +102,35 @@ def main() -> None:
             generate(test_root, camera=a.camera, sequences=a.test_sequences, frames=a.test_frames, seed=1000)
     else:
         train_root = test_root = a.data
+    gt_root, mapping = test_root, None
+    if a.shuffle:
+        mapping = shuffle_frames(test_root, a.out / "data" / "shuffled")
+        train_root = test_root = a.out / "data" / "shuffled"
     cfg = resolve(a.preset, overrides=a.overrides)
     t0 = time.time()
-    model = run_training(cfg, train_root, a.out / "run", progress=False)
+    model = a.model or run_training(cfg, train_root, a.out / "run", progress=False)
     t_train = time.time() - t0
+
+    def predict(name: str, refine: str) -> Path:
+        if mapping is None:
+            return predict_source(model, test_root, a.out / name, progress=False, refine=refine)
+        flat = predict_source(model, test_root, a.out / f"{name}_flat", progress=False, refine=refine)
+        return unshuffle_predictions(flat, a.out / name, mapping)
+
     t0 = time.time()
-    pred = predict_source(model, test_root, a.out / "pred", progress=False, refine=a.refine)
+    pred = predict("pred", a.refine)
     t_pred = time.time() - t0
-    result = run_evaluate(pred, test_root, a.out / "eval.json")
+    result = run_evaluate(pred, gt_root, a.out / "eval.json")
     raw = None
     if a.refine != "none":
-        pred_raw = predict_source(model, test_root, a.out / "pred_raw", progress=False, refine="none")
-        r = run_evaluate(pred_raw, test_root, a.out / "eval_raw.json")
+        pred_raw = predict("pred_raw", "none")
+        r = run_evaluate(pred_raw, gt_root, a.out / "eval_raw.json")
         raw = {"J": r["J_mean"], "F": r["F_mean"], "mAP50": r["mAP50"], "threshold": r["threshold"]}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     record = {
         "dataset": a.dataset, "camera": a.camera if a.dataset == "synthetic" else None, "preset": a.preset,
-        "overrides": a.overrides,
+        "overrides": a.overrides, "model": a.model, "shuffle": a.shuffle,
+        "data": str(a.data) if a.dataset == "davis" else None,
         "split": ({"train": [a.train_sequences, a.train_frames], "test": [a.test_sequences, a.test_frames]}
                   if a.dataset == "synthetic" else None),
         "J": result["J_mean"], "F": result["F_mean"], "mAP50": result["mAP50"],
