@@ -152,8 +152,10 @@ def test_diagnose_on_a_trained_run(trained, tmp_path):
     assert vitals["logged_rows"] == 3 and [c["step"] for c in vitals["checkpoints"]] == [1, 2, 3]
     assert vitals["ring_share"] == 1.0 and not any("ring" in w for w in vitals["warnings"])  # 2x2 inner cells
     assert vitals["inner_cells"] == 4 and vitals["scale_range"] == [0.1, 0.9]
-    for c in vitals["checkpoints"]:
-        assert 0.1 <= c["vital/box_w"] <= 0.9 and 0.25 - 1e-6 <= c["vital/p_max"] <= 1
+    logged = {row["step"]: row for row in map(json.loads, (trained["run"] / "train_metrics.jsonl").open())}
+    for c in vitals["checkpoints"]:  # the values of the logged rows they stand for
+        for key in ("vital/p_max", "vital/box_w"):
+            assert c[key] == logged[c["step"]][key], key
     objects = result["objects"]
     assert objects["skipped"] is None
     assert [s["name"] for s in objects["sequences"]] == ["seq000", "seq001"]
@@ -161,8 +163,8 @@ def test_diagnose_on_a_trained_run(trained, tmp_path):
         assert set(OBJECT_KEYS) <= set(row)
         for key in ("p_mass_iou", "p_mass_centre", "argmax_iou", "refined_iou", "mask_j", "mask_in", "mask_out"):
             assert 0.0 <= row[key] <= 1.0, key
-        assert row["p_mass_iou"] <= 1.0 and row["object_error"] > 0 and row["background_error"] > 0
-        assert row["contrast_ratio"] == pytest.approx(row["object_error"] / row["background_error"])
+        assert row["object_error"] > 0 and row["background_error"] > 0
+        assert row["contrast_ratio"] > 1  # with the known background the figure's error exceeds the rest's
     assert [s["frames"] for s in objects["sequences"]] == [3, 3] and objects["mean"]["frames"] == 6
     assert {s["split"] for s in objects["sequences"]} == {"train"}
     assert result["warnings"] == [*vitals["warnings"], *objects["warnings"]]

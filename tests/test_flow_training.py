@@ -120,7 +120,6 @@ def test_flow_weight_scales_the_flow_term_of_the_total(monkeypatch):
         cfg.loss.w_bg_flow = weight
         total, terms, _ = train_module.stage2_losses(model, None, None, images, backgrounds, cfg, RunningStats(),
                                                      torch.Generator().manual_seed(1), flow=flow)
-        assert terms["loss/bg_flow"] == 2.0
         totals[weight] = total.item()
     for weight in (1.0, 3.0):  # total(w) - total(0) = w_bg * w * L_bg(flow)
         assert totals[weight] - totals[0.0] == pytest.approx(cfg.loss.w_bg * weight * 2.0, rel=1e-4)

@@ -154,15 +154,3 @@ def test_auto_background_uses_temporal_on_video(tiny_data, tmp_path):
     assert saved.data.background == "temporal" and saved.data.flow is True
     assert not (tmp_path / "run" / "inpainter.pt").exists()
     assert "loss/bg_flow" in (tmp_path / "run" / "train_metrics.jsonl").read_text()
-
-
-def test_demo_runs_end_to_end(tmp_path, capsys):
-    from inpaintseg.demo import run_demo
-
-    over = [o for o in TINY if not o.startswith(("data.background", "sampling.method"))]
-    result = run_demo(tmp_path / "demo", [*over, "train.steps=2", "data.temporal_offsets=[-2,2]"],
-                      train_sequences=2, train_frames=6, test_sequences=1, test_frames=6)
-    assert set(result) >= {"J_mean", "F_mean", "mAP50", "sequences"}
-    assert (tmp_path / "demo" / "eval.json").exists()
-    assert (tmp_path / "demo" / "report.html").exists()
-    assert "mean" in capsys.readouterr().out

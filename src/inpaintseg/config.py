@@ -422,5 +422,13 @@ def _validate(cfg: Config) -> None:
     lo, hi = cfg.detector.scale_range
     if not 0 < lo < hi <= 1.5:
         raise ConfigError(f"detector.scale_range={cfg.detector.scale_range}: need 0 < s_min < s_max <= 1.5")
+    for key in ("train.steps", "inpainter.steps", "train.batch", "inpainter.batch"):
+        section, name = key.split(".")
+        if getattr(getattr(cfg, section), name) < 1:
+            raise ConfigError(f"{key}={getattr(getattr(cfg, section), name)}: must be at least 1")
+    for key in ("train.minutes", "inpainter.minutes"):
+        section, name = key.split(".")
+        if getattr(getattr(cfg, section), name) < 0:
+            raise ConfigError(f"{key}={getattr(getattr(cfg, section), name)}: must be 0 (no time limit) or more")
     if cfg.segmenter.crop_size % 16:
         raise ConfigError(f"segmenter.crop_size={cfg.segmenter.crop_size}: must be a multiple of 16")

@@ -24,10 +24,10 @@ TEST_SPLIT = (16, 60)
 """Held-out test sequences x frames (seed 1000), also ``benchmarks/accuracy.py``'s default."""
 
 
-def run_demo(out: str | Path = "demo", overrides: list[str] = (), train_sequences: int = TRAIN_SPLIT[0],
-             train_frames: int = TRAIN_SPLIT[1], test_sequences: int = TEST_SPLIT[0], test_frames: int = TEST_SPLIT[1],
-             camera: str = "ptz") -> dict:
+def run_demo(out: str | Path = "demo", overrides: list[str] = (), camera: str = "ptz") -> dict:
+    """The whole job on ``TRAIN_SPLIT`` / ``TEST_SPLIT`` synthetic sequences; returns the evaluation."""
     out = Path(out)
+    (train_sequences, train_frames), (test_sequences, test_frames) = TRAIN_SPLIT, TEST_SPLIT
     train_root = out / "data" / "train"
     test_root = out / "data" / "test"
     print(f"[1/4] synthetic {camera} benchmark -> {out / 'data'}")

@@ -642,13 +642,15 @@ def predict_source(
     Under torchrun each process predicts its :func:`shard_source` share.
     """
     save = parse_save(save)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(out, "the output folder exists and is not a folder (choose another --out)")
     rank, world = distributed.setup()
     predictor = Predictor.load(model_path, device, max_objects=max_objects, nms_iou=nms_iou, min_prob=min_prob,
                                refine=refine, flip_tta=flip_tta)
     src = open_source(source)
     if sequences is not None:
         src = src.subset(sequences)
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     shards = shard_source(src, rank, world)
     writers = _Writers(out, save, threshold, {s.name: s for s in src.sequences}, rank, world,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -82,32 +83,48 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
     return bank
 
 
+def train_inpainters(cfg: Config, data: str | Path, run_dir: str | Path, resume: bool = False,
+                     progress: bool = True) -> Path:
+    """Stage 1 alone (``inpaintseg train-inpainter``): the inpainter I, and the flow inpainter I_f when stage 2
+    would use it (``data.background=inpainter`` with ``data.flow`` and ``loss.w_bg_flow > 0``). Reads the frames
+    (and their flows for I_f) and nothing else: no backgrounds, no mask targets. Returns ``run_dir/inpainter.pt``."""
+    cfg = copy.deepcopy(cfg)
+    with_flow = cfg.data.background == "inpainter" and cfg.data.flow and cfg.loss.w_bg_flow > 0
+    cfg.data.background, cfg.data.flow, cfg.loss.w_mask_bg = "inpainter", with_flow, 0.0
+    bank = prepare_data(cfg, data, run_dir, progress)
+    if distributed.is_main():
+        cfg.save(run_dir / "config.yaml")
+    path = train_inpainter(cfg, bank, run_dir, resume=resume, progress=progress)
+    distributed.barrier()  # rank 0 has written inpainter.pt
+    if with_flow:
+        train_inpainter(cfg, bank.flow_bank(), run_dir, resume=resume, progress=progress, name="flow_inpainter")
+        distributed.barrier()
+    return path
+
+
 def run_training(
     cfg: Config, data: str | Path, run_dir: str | Path, resume: bool = False, inpainter_only: bool = False,
     progress: bool = True,
 ) -> Path:
-    """Stage 1 when needed (background=inpainter and no ``run_dir/inpainter.pt``), then stage 2."""
+    """Stage 1 when needed (background=inpainter and no ``run_dir/inpainter.pt``), then stage 2. With
+    ``inpainter_only``, stage 1 alone (:func:`train_inpainters`)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     distributed.setup()  # no-op in a single process; under torchrun, one process per device
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
+    if inpainter_only:
+        return train_inpainters(cfg, data, run_dir, resume, progress)
     bank = prepare_data(cfg, data, run_dir, progress)
     if distributed.is_main():
         cfg.save(run_dir / "config.yaml")  # as resolved (background=auto becomes temporal or inpainter)
     distributed.barrier()
-    needs_inpainter = inpainter_only or cfg.data.background == "inpainter"
-    if needs_inpainter and (inpainter_only or not (run_dir / "inpainter.pt").exists()):
-        path = train_inpainter(cfg, bank, run_dir, resume=resume, progress=progress)
+    if cfg.data.background == "inpainter" and not (run_dir / "inpainter.pt").exists():
+        train_inpainter(cfg, bank, run_dir, resume=resume, progress=progress)
         distributed.barrier()  # rank 0 has written inpainter.pt
-        if inpainter_only and not cfg.data.flow:
-            return path
     # the flow inpainter I_f, when the flow's background is inpainted (section 3.5)
-    needs_flow_inpainter = needs_inpainter and cfg.data.flow and cfg.loss.w_bg_flow > 0
-    if needs_flow_inpainter and (inpainter_only or not (run_dir / "flow_inpainter.pt").exists()):
-        path = train_inpainter(cfg, bank.flow_bank(), run_dir, resume=resume, progress=progress,
-                               name="flow_inpainter")
+    needs_flow_inpainter = cfg.data.background == "inpainter" and cfg.data.flow and cfg.loss.w_bg_flow > 0
+    if needs_flow_inpainter and not (run_dir / "flow_inpainter.pt").exists():
+        train_inpainter(cfg, bank.flow_bank(), run_dir, resume=resume, progress=progress, name="flow_inpainter")
         distributed.barrier()
-    if inpainter_only:
-        return run_dir / "inpainter.pt"
     return train_model(cfg, bank, run_dir, resume=resume, progress=progress)
