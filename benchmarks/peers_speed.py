@@ -53,10 +53,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from inpaintseg.config import Config, resolve
 from inpaintseg.engine.common import cpu_has_native_bf16, step_generator, use_bf16
 from inpaintseg.engine.data import FrameBank
-from inpaintseg.engine.train import RunningStats, make_optimizer, stage2_losses
+from inpaintseg.engine.train import make_optimizer
 from inpaintseg.engine.train_inpainter import build_inpainter
 from inpaintseg.models.model import build_model
 from inpaintseg.models.perceptual import PerceptualFeatures
+from inpaintseg.objective import RunningStats, stage2_losses
 from inpaintseg.predict import Predictor
 
 FRAME_W, FRAME_H = 320, 180
@@ -153,7 +154,7 @@ def maskrcnn_call(model: nn.Module, detections_seen: list[int]) -> Callable[[lis
 
 class TrainStep:
     """One stage-2 step of a preset on random frames: cpu -> temporal-style background tensor, paper -> its
-    frozen U-Net inpainter (random weights), as training would use them (engine/train.py ``train_model``)."""
+    frozen U-Net inpainter (random weights), as training would use them (``engine/train.py:train_model``)."""
 
     def __init__(self, preset: str, overrides: Sequence[str] = ()) -> None:
         background = "temporal" if preset == "cpu" else "inpainter"

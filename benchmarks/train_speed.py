@@ -20,9 +20,10 @@ from machine import machine_line
 from inpaintseg.config import resolve
 from inpaintseg.engine.common import step_generator, use_bf16
 from inpaintseg.engine.data import FrameBank
-from inpaintseg.engine.train import RunningStats, make_optimizer, stage2_losses
+from inpaintseg.engine.train import make_optimizer
 from inpaintseg.models.model import build_model
 from inpaintseg.models.perceptual import PerceptualFeatures
+from inpaintseg.objective import RunningStats, stage2_losses
 
 
 def time_steps(overrides: list[str], steps: int, preset: str, channels_last: bool = False,

@@ -12,10 +12,10 @@ import torch
 from inpaintseg.config import resolve
 from inpaintseg.data.synth import generate
 from inpaintseg.engine.pipeline import run_training
-from inpaintseg.engine.train import FlowInputs, RunningStats, stage2_losses
 from inpaintseg.models.model import build_model
 from inpaintseg.models.perceptual import PerceptualFeatures
 from inpaintseg.models.unet import InpaintingUNet
+from inpaintseg.objective import FlowInputs, RunningStats, stage2_losses
 from inpaintseg.predict import Predictor
 from inpaintseg.sampling import choose_cells
 from tests.helpers import TINY

@@ -9,9 +9,10 @@ import torch.multiprocessing as mp
 from inpaintseg.config import resolve
 from inpaintseg.engine import distributed
 from inpaintseg.engine.common import step_generator
-from inpaintseg.engine.train import RunningStats, make_optimizer, stage2_losses
+from inpaintseg.engine.train import make_optimizer
 from inpaintseg.models.model import build_model
 from inpaintseg.models.unet import InpaintingUNet
+from inpaintseg.objective import RunningStats, stage2_losses
 
 OVERRIDES = [
     "data.size=[64,64]", "detector.input_size=[64,64]", "segmenter.crop_size=32", "segmenter.width=8",

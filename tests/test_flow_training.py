@@ -13,8 +13,8 @@ from inpaintseg.data.synth import generate
 from inpaintseg.engine.checkpoint import load_checkpoint
 from inpaintseg.engine.data import flip_horizontal
 from inpaintseg.engine.pipeline import run_training
-from inpaintseg.engine.train import FlowInputs, RunningStats, flow_background_loss
 from inpaintseg.models.crop import box_mask, expand_box
+from inpaintseg.objective import FlowInputs, RunningStats, flow_background_loss
 from tests.helpers import TINY
 
 
@@ -104,13 +104,14 @@ def test_zero_flow_weight_drops_the_flow_loss_and_the_flow_inpainter(tiny_video,
 
 
 def test_flow_weight_scales_the_flow_term_of_the_total(monkeypatch):
-    from inpaintseg.engine import train as train_module
+    from inpaintseg import objective as train_module
+    from inpaintseg.models.model import build_model
 
     # a fixed flow L_bg of 2.0, so that only the weighting is tested (the loss itself is tested above)
     monkeypatch.setattr(train_module, "flow_background_loss", lambda *args, **kwargs: (torch.tensor(2.0), 0.5))
     torch.manual_seed(0)
     cfg = resolve("cpu", overrides=[*TINY, "loss.w_mask_bg=0"])
-    model = train_module.build_model(cfg).eval()  # no dropout: the other terms are the same in every call
+    model = build_model(cfg).eval()  # no dropout: the other terms are the same in every call
     images = torch.rand(2, 3, 64, 96)
     backgrounds = images.clone()
     backgrounds[:, :, 20:40, 30:50] = 0.0  # a region the background does not explain

@@ -9,9 +9,9 @@ import torch
 from inpaintseg.config import preset, resolve
 from inpaintseg.data.synth import generate
 from inpaintseg.engine.pipeline import run_training
-from inpaintseg.engine.train import FlowInputs, RunningStats, flow_background_loss
 from inpaintseg.models.crop import box_mask, expand_box
 from inpaintseg.models.detector import Detector
+from inpaintseg.objective import FlowInputs, RunningStats, flow_background_loss
 from tests.learning import LEARN, detection_score, frames_and_masks, inpainting_error, mask_contrast
 
 STAGE2 = [*LEARN, "data.background=temporal", "train.ema=0", "train.steps=150"]

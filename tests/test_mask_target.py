@@ -8,9 +8,9 @@ from inpaintseg.config import resolve
 from inpaintseg.data.mask_target import grabcut_target
 from inpaintseg.data.synth import generate
 from inpaintseg.engine.pipeline import prepare_data, run_training
-from inpaintseg.engine.train import RunningStats, stage2_losses
 from inpaintseg.losses import background_mask_target, error_map
 from inpaintseg.models.model import build_model
+from inpaintseg.objective import RunningStats, stage2_losses
 from tests.helpers import TINY
 from tests.test_method import tiny_cfg
 

@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from inpaintseg.config import preset
-from inpaintseg.engine.train import RunningStats, stage2_losses
 from inpaintseg.losses import background_reward, box_fit_loss, mask_prior, probability_prior
 from inpaintseg.models.crop import box_mask, crop, expand_box, uncrop
 from inpaintseg.models.detector import Detector
 from inpaintseg.models.model import build_model
 from inpaintseg.models.perceptual import PerceptualFeatures, perceptual_distance, perceptual_distance_in_window
 from inpaintseg.models.unet import InpaintingUNet
+from inpaintseg.objective import RunningStats, stage2_losses
 from inpaintseg.sampling import choose_cells
 
 

@@ -9,9 +9,9 @@ from inpaintseg.config import resolve
 from inpaintseg.data.synth import generate
 from inpaintseg.engine.checkpoint import load_checkpoint
 from inpaintseg.engine.pipeline import run_training
-from inpaintseg.engine.train import RunningStats
 from inpaintseg.errors import ConfigError, InpaintsegError
 from inpaintseg.losses import background_loss
+from inpaintseg.objective import RunningStats
 from inpaintseg.predict import Predictor
 from inpaintseg.weights import model_path, write_bundle
 from tests.helpers import TINY

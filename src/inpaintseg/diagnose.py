@@ -3,16 +3,16 @@
 Two parts:
 
 1. **Vital signs over time** from ``RUN/train_metrics.jsonl`` (written by stage 2, see
-   ``engine/train.py:vital_signs``): the values at the first, 25%, 50%, 75% and last logged step, and
+   ``objective.py:vital_signs``): the values at the first, 25%, 50%, 75% and last logged step, and
    warnings computed on the mean of the last quarter of the logged steps:
 
    - boxes at a scale bound: ``vital/box_w`` or ``vital/box_h`` within 5% of the range of
-     ``detector.scale_range``'s s_min or s_max (DESIGN.md, "Box scale runs to a bound");
+     ``detector.scale_range``'s s_min or s_max (docs/method.md, "Failure modes");
    - p near uniform: ``vital/p_max`` below 1.5 / (number of inner cells) (the detector never concentrated);
    - ``vital/argmax_on_ring`` above 0.5: the detector prefers the outermost inner ring of cells, the
-     failure mode of a weak background model (DESIGN.md). Not checked when every inner cell is on the
-     ring (inner grid of at most 2 rows or columns); the message states the ring's share of the inner
-     cells (the value a detector without preference would show).
+     failure mode of a weak background model (docs/method.md, "Failure modes"). Not checked when every
+     inner cell is on the ring (inner grid of at most 2 rows or columns); the message states the ring's
+     share of the inner cells (the value a detector without preference would show).
 
 2. **Against ground truth** (diagnosis only; training never reads annotations) on up to N frames per
    annotated sequence of DATA, evenly spaced:

@@ -40,7 +40,7 @@ from inpaintseg.metrics import jaccard_at_thresholds
 log = logging.getLogger(__name__)
 
 VITAL_KEYS = ("vital/p_max", "vital/box_w", "vital/box_h", "vital/mask_mean", "vital/hole_error")
-"""The vital signs charted first (DESIGN.md, "Pitfalls"); other ``vital/*`` keys follow."""
+"""The vital signs charted first (docs/method.md, "Failure modes"); other ``vital/*`` keys follow."""
 FRAMES_PER_SIDE = 6
 """Best and worst frames shown (fewer when there are fewer than 12 frames: no frame is shown twice)."""
 OVERLAY_MAX_SIDE = 256

@@ -5,7 +5,7 @@ Encoder: a ResNet-50 (paper), ResNet-18 or a small 4-stage conv net, giving a (B
 feature map. Bottleneck: a fully connected latent of ``latent`` dims (600 in the paper) plus a spatially
 invariant ``global_latent`` (256) from global average pooling, with dropout. There are NO skip connections
 from encoder to decoder: S must redraw the object from the latent alone, which it can do for a person but
-not for background detail; that is what makes the mask select the object (DESIGN.md, "Pitfalls").
+not for background detail; that is what makes the mask select the object (docs/method.md, "Failure modes").
 Decoder: the second half of a U-Net, starting from an (S/16 x S/16) map with the global latent replicated
 over it, 4 stages of (upsample x2, conv-BN-ReLU x2) with ``decoder_channels`` (512, 256, 128, 64).
 
