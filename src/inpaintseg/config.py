@@ -37,8 +37,9 @@ class DataConfig:
     background: str = "inpainter"
     """Background estimate used inside the hole at training time: ``inpainter`` (the paper's U-Net),
     ``temporal`` (median of homography-aligned neighbouring frames; video data only), ``known``
-    (static camera: per-sequence temporal median, no alignment) or ``auto`` (temporal when at least half
-    of the frames align with a neighbour, else the inpainter)."""
+    (static camera: per-sequence temporal median, no alignment), ``inpainted`` (beyond the paper: the inpainter's
+    fills of holes tiling each frame, blended into one background per frame after stage 1; data/inpainted.py) or
+    ``auto`` (temporal when at least half of the frames align with a neighbour, else the inpainter)."""
     temporal_offsets: list[int] = field(default_factory=lambda: [-12, -8, -4, 4, 8, 12])
     flow: bool = False
     """Optical-flow branch (section 3.5; video data): L_bg also on the camera-stabilised optical flow of each
@@ -392,7 +393,7 @@ def resolve(preset_name: str = "cpu", config_file: str | Path | None = None, ove
 
 
 _CHOICES = {
-    "data.background": ("inpainter", "temporal", "known", "auto"),
+    "data.background": ("inpainter", "temporal", "known", "inpainted", "auto"),
     "data.on_error": ("raise", "skip"),
     "train.precision": ("auto", "bf16", "fp32"),
     "loss.prob_prior": ("l1", "l2"),

@@ -195,6 +195,19 @@ def attach_backgrounds(
     return fraction
 
 
+def attach_inpainted_backgrounds(bank: FrameBank, inpainter: torch.nn.Module, chunk: int = 32,
+                                 progress: bool = True) -> None:
+    """Backgrounds from the frozen inpainter (``data.background=inpainted``, data/inpainted.py) for every frame
+    of the bank, at its size."""
+    from inpaintseg.data.inpainted import inpainted_background
+
+    out = []
+    for start in tqdm(range(0, len(bank), chunk), desc="inpainted backgrounds", unit="batch", disable=not progress):
+        images = bank.frames[start : start + chunk].float() / 255.0
+        out.append((inpainted_background(inpainter, images) * 255.0).round().clamp(0, 255).to(torch.uint8))
+    bank.backgrounds = torch.cat(out)
+
+
 def attach_mask_targets(bank: FrameBank, progress: bool = True) -> float:
     """GrabCut mask targets (data/mask_target.py) for every frame of a bank with backgrounds, at the bank's
     size; about 20 ms per 160x96 frame. When the bank has flows (:func:`attach_flows`, called first), each

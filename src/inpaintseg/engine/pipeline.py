@@ -11,9 +11,16 @@ import torch
 from inpaintseg.config import Config
 from inpaintseg.data.sources import open_source, split_sequences
 from inpaintseg.engine import distributed
-from inpaintseg.engine.data import FrameBank, attach_backgrounds, attach_flows, attach_mask_targets, load_frames
+from inpaintseg.engine.data import (
+    FrameBank,
+    attach_backgrounds,
+    attach_flows,
+    attach_inpainted_backgrounds,
+    attach_mask_targets,
+    load_frames,
+)
 from inpaintseg.engine.train import train_model
-from inpaintseg.engine.train_inpainter import train_inpainter
+from inpaintseg.engine.train_inpainter import load_inpainter, train_inpainter
 from inpaintseg.io import atomic_write_text
 
 AUTO_MIN_ALIGNED = 0.5
@@ -29,7 +36,7 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
     train_names, val_names = split_sequences(names, cfg.data.val_fraction, cfg.train.seed)
     if distributed.is_main():
         atomic_write_text(run_dir / "split.json", json.dumps({"train": train_names, "val": val_names}, indent=1))
-    needs_bg = cfg.data.background != "inpainter"
+    needs_bg = cfg.data.background not in ("inpainter", "inpainted")  # inpainted: after stage 1
     bank, per_seq = load_frames(source.subset(train_names), tuple(cfg.data.size), cfg.data.max_frames, progress,
                                 keep=needs_bg or cfg.data.flow)
     if source.skipped:
@@ -57,6 +64,11 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
                     cfg.sampling.method = "importance"
     wants_grabcut = cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut"
     grabcut_target = wants_grabcut and bank.backgrounds is not None
+    if cfg.data.background == "inpainted":  # backgrounds and mask targets come after stage 1 (run_training)
+        if cfg.data.flow and distributed.is_main():
+            print("data.background=inpainted trains without the optical flow (data.flow is ignored)")
+        cfg.data.flow = False  # as resolved: the saved config.yaml says what was trained
+        return bank
     if cfg.data.flow and cfg.loss.w_bg_flow == 0 and not grabcut_target:
         cfg.data.flow = False  # as resolved: the saved config.yaml says what was trained
         if distributed.is_main():
@@ -81,6 +93,17 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
             print("loss.mask_target=grabcut needs a per-frame background (data.background temporal or known); "
                   "the U-Net inpainter gives none, so the mask term uses the ramp target")
     return bank
+
+
+def attach_inpainted(cfg: Config, bank: FrameBank, run_dir: Path, progress: bool = True) -> None:
+    """``data.background=inpainted``: each frame's background from the trained inpainter (data/inpainted.py),
+    then the GrabCut mask targets when the mask term asks for them."""
+    main = distributed.is_main()
+    attach_inpainted_backgrounds(bank, load_inpainter(run_dir / "inpainter.pt"), progress=progress and main)
+    if cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut":
+        share = attach_mask_targets(bank, progress and main)
+        if main:
+            print(f"mask targets (GrabCut seeded by the inpainted background's error): {share:.1%} foreground")
 
 
 def train_inpainters(cfg: Config, data: str | Path, run_dir: str | Path, resume: bool = False,
@@ -119,9 +142,11 @@ def run_training(
     if distributed.is_main():
         cfg.save(run_dir / "config.yaml")  # as resolved (background=auto becomes temporal or inpainter)
     distributed.barrier()
-    if cfg.data.background == "inpainter" and not (run_dir / "inpainter.pt").exists():
+    if cfg.data.background in ("inpainter", "inpainted") and not (run_dir / "inpainter.pt").exists():
         train_inpainter(cfg, bank, run_dir, resume=resume, progress=progress)
         distributed.barrier()  # rank 0 has written inpainter.pt
+    if cfg.data.background == "inpainted":
+        attach_inpainted(cfg, bank, run_dir, progress)
     # the flow inpainter I_f, when the flow's background is inpainted (section 3.5)
     needs_flow_inpainter = cfg.data.background == "inpainter" and cfg.data.flow and cfg.loss.w_bg_flow > 0
     if needs_flow_inpainter and not (run_dir / "flow_inpainter.pt").exists():
