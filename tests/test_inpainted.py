@@ -47,6 +47,22 @@ def test_training_with_inpainted_backgrounds(tmp_path):
             "loss.w_mask_bg=1", "loss.mask_target=grabcut", "data.flow=true"]
     run_training(resolve("cpu", overrides=over), data, tmp_path / "run", progress=False)
     saved = resolve("cpu", config_file=tmp_path / "run" / "config.yaml")
-    assert saved.data.background == "inpainted" and saved.data.flow is False
+    assert saved.data.background == "inpainted" and saved.data.flow is False and saved.loss.mask_target == "grabcut"
     assert load_checkpoint(tmp_path / "run" / "model.pt")["step"] == 2
+    assert "loss/mask_bg" in (tmp_path / "run" / "train_metrics.jsonl").read_text()
+
+
+def test_both_backgrounds_keep_per_pixel_the_better_one(tmp_path):
+    from inpaintseg.engine.data import better_background
+
+    frames = torch.full((1, 3, 2, 2), 100, dtype=torch.uint8)
+    a = torch.tensor([[100, 0], [50, 90]], dtype=torch.uint8).expand(1, 3, 2, 2)
+    b = torch.tensor([[0, 100], [60, 10]], dtype=torch.uint8).expand(1, 3, 2, 2)
+    assert better_background(frames, a, b)[0, 0].tolist() == [[100, 100], [60, 90]]
+    data = generate(tmp_path / "data", camera="ptz", sequences=1, frames=5, size=(96, 64), seed=2)
+    over = [*TINY, "data.background=both", "sampling.method=exhaustive", "inpainter.steps=2", "train.steps=2",
+            "loss.w_mask_bg=1", "loss.mask_target=grabcut", "data.temporal_offsets=[-2,2]"]
+    run_training(resolve("cpu", overrides=over), data, tmp_path / "run", progress=False)
+    saved = resolve("cpu", config_file=tmp_path / "run" / "config.yaml")
+    assert saved.data.background == "both" and saved.loss.mask_target == "grabcut"
     assert "loss/mask_bg" in (tmp_path / "run" / "train_metrics.jsonl").read_text()

@@ -38,7 +38,9 @@ class DataConfig:
     """Background estimate used inside the hole at training time: ``inpainter`` (the paper's U-Net),
     ``temporal`` (median of homography-aligned neighbouring frames; video data only), ``known``
     (static camera: per-sequence temporal median, no alignment), ``inpainted`` (beyond the paper: the inpainter's
-    fills of holes tiling each frame, blended into one background per frame after stage 1; data/inpainted.py) or
+    fills of holes tiling each frame, blended into one background per frame after stage 1; data/inpainted.py),
+    ``both`` (beyond the paper; video: per pixel, whichever of the temporal and the inpainted background explains
+    the frame better, so parallax and dynamic texture, which an inpainter re-synthesises, do not stand out) or
     ``auto`` (temporal when at least half of the frames align with a neighbour, else the inpainter)."""
     temporal_offsets: list[int] = field(default_factory=lambda: [-12, -8, -4, 4, 8, 12])
     flow: bool = False
@@ -393,7 +395,7 @@ def resolve(preset_name: str = "cpu", config_file: str | Path | None = None, ove
 
 
 _CHOICES = {
-    "data.background": ("inpainter", "temporal", "known", "inpainted", "auto"),
+    "data.background": ("inpainter", "temporal", "known", "inpainted", "both", "auto"),
     "data.on_error": ("raise", "skip"),
     "train.precision": ("auto", "bf16", "fp32"),
     "loss.prob_prior": ("l1", "l2"),

@@ -208,6 +208,13 @@ def attach_inpainted_backgrounds(bank: FrameBank, inpainter: torch.nn.Module, ch
     bank.backgrounds = torch.cat(out)
 
 
+def better_background(frames: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per pixel, the background of ``a`` or ``b`` (uint8 (N,3,H,W), like ``frames``) whose squared error against
+    the frame is smaller: a region stands out only where neither explains it."""
+    err = lambda bg: (bg.float() - frames.float()).pow(2).mean(1, keepdim=True)  # noqa: E731
+    return torch.where(err(a) <= err(b), a, b)
+
+
 def attach_mask_targets(bank: FrameBank, progress: bool = True) -> float:
     """GrabCut mask targets (data/mask_target.py) for every frame of a bank with backgrounds, at the bank's
     size; about 20 ms per 160x96 frame. When the bank has flows (:func:`attach_flows`, called first), each

@@ -17,6 +17,7 @@ from inpaintseg.engine.data import (
     attach_flows,
     attach_inpainted_backgrounds,
     attach_mask_targets,
+    better_background,
     load_frames,
 )
 from inpaintseg.engine.train import train_model
@@ -37,13 +38,14 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
     if distributed.is_main():
         atomic_write_text(run_dir / "split.json", json.dumps({"train": train_names, "val": val_names}, indent=1))
     needs_bg = cfg.data.background not in ("inpainter", "inpainted")  # inpainted: after stage 1
+    after_stage1 = cfg.data.background in ("inpainted", "both")  # (part of) the background needs the inpainter
     bank, per_seq = load_frames(source.subset(train_names), tuple(cfg.data.size), cfg.data.max_frames, progress,
                                 keep=needs_bg or cfg.data.flow)
     if source.skipped:
         path, problem = source.skipped[0]
         print(f"skipped {len(source.skipped)} unreadable frame(s); first: {path}: {problem}")
     if needs_bg:
-        mode = "temporal" if cfg.data.background == "auto" else cfg.data.background
+        mode = "temporal" if cfg.data.background in ("auto", "both") else cfg.data.background
         if not distributed.is_main():
             distributed.barrier()  # rank 0 computes and caches the backgrounds first; the others then load them
         aligned = attach_backgrounds(bank, per_seq, mode, run_dir / "cache", cfg.data.temporal_offsets,
@@ -63,12 +65,11 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
                 if cfg.sampling.method == "exhaustive":
                     cfg.sampling.method = "importance"
     wants_grabcut = cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut"
-    grabcut_target = wants_grabcut and bank.backgrounds is not None
-    if cfg.data.background == "inpainted":  # backgrounds and mask targets come after stage 1 (run_training)
-        if cfg.data.flow and distributed.is_main():
+    grabcut_target = wants_grabcut and (bank.backgrounds is not None or after_stage1)
+    if cfg.data.background == "inpainted" and cfg.data.flow:
+        if distributed.is_main():
             print("data.background=inpainted trains without the optical flow (data.flow is ignored)")
         cfg.data.flow = False  # as resolved: the saved config.yaml says what was trained
-        return bank
     if cfg.data.flow and cfg.loss.w_bg_flow == 0 and not grabcut_target:
         cfg.data.flow = False  # as resolved: the saved config.yaml says what was trained
         if distributed.is_main():
@@ -82,12 +83,12 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
             distributed.barrier()
             print(f"optical flow: {valid:.0%} of the frames have a stabilised flow (the others get no flow "
                   "loss and no flow in their mask target)")
-    if grabcut_target:
+    if grabcut_target and not after_stage1:  # with the inpainter's backgrounds, after stage 1 (run_training)
         share = attach_mask_targets(bank, progress and distributed.is_main())
         if distributed.is_main():
             seeds = "the background error and the flow" if cfg.data.flow else "the background error"
             print(f"mask targets (GrabCut seeded by {seeds}): {share:.1%} of the pixels are foreground")
-    elif wants_grabcut:
+    elif wants_grabcut and not grabcut_target:
         cfg.loss.mask_target = "ramp"
         if distributed.is_main():
             print("loss.mask_target=grabcut needs a per-frame background (data.background temporal or known); "
@@ -96,10 +97,14 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
 
 
 def attach_inpainted(cfg: Config, bank: FrameBank, run_dir: Path, progress: bool = True) -> None:
-    """``data.background=inpainted``: each frame's background from the trained inpainter (data/inpainted.py),
-    then the GrabCut mask targets when the mask term asks for them."""
+    """``data.background=inpainted``: each frame's background from the trained inpainter (data/inpainted.py);
+    ``both``: per pixel, whichever of the temporal and the inpainted background explains the frame better. Then
+    the GrabCut mask targets when the mask term asks for them."""
     main = distributed.is_main()
+    temporal = bank.backgrounds
     attach_inpainted_backgrounds(bank, load_inpainter(run_dir / "inpainter.pt"), progress=progress and main)
+    if cfg.data.background == "both":
+        bank.backgrounds = better_background(bank.frames, temporal, bank.backgrounds)
     if cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut":
         share = attach_mask_targets(bank, progress and main)
         if main:
@@ -142,10 +147,10 @@ def run_training(
     if distributed.is_main():
         cfg.save(run_dir / "config.yaml")  # as resolved (background=auto becomes temporal or inpainter)
     distributed.barrier()
-    if cfg.data.background in ("inpainter", "inpainted") and not (run_dir / "inpainter.pt").exists():
+    if cfg.data.background in ("inpainter", "inpainted", "both") and not (run_dir / "inpainter.pt").exists():
         train_inpainter(cfg, bank, run_dir, resume=resume, progress=progress)
         distributed.barrier()  # rank 0 has written inpainter.pt
-    if cfg.data.background == "inpainted":
+    if cfg.data.background in ("inpainted", "both"):
         attach_inpainted(cfg, bank, run_dir, progress)
     # the flow inpainter I_f, when the flow's background is inpainted (section 3.5)
     needs_flow_inpainter = cfg.data.background == "inpainter" and cfg.data.flow and cfg.loss.w_bg_flow > 0
