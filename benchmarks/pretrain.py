@@ -5,6 +5,7 @@
     python benchmarks/pretrain.py flow-inpainter --out runs/pretrain [--steps N] [key=value ...]
     python benchmarks/pretrain.py stage2 --out runs/pretrain [--steps N] [key=value ...]
     python benchmarks/pretrain.py bundle --out runs/pretrain               # -> src/inpaintseg/weights/default.pt
+    python benchmarks/pretrain.py snapshot --out runs/pretrain             # resumable checkpoints -> pretrain_state/
 
 Every phase resumes from its last checkpoint (``OUT/<phase>/*_last.pt``), so a phase can be run again after
 an interruption, or with a larger ``--steps`` to train further. Phases are independent runs of the package's
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -35,7 +37,14 @@ SYNTHETIC_FRAMES = 30
 HELD_OUT = ("bmx-bumps", "bus", "elephant", "hockey", "lucia", "motorbike", "rollerblade", "stroller", "tennis")
 """DAVIS 2016 training sequences never used in pretraining: every third in alphabetical order (the second,
 fifth, ...), mostly people in sport, the domain the package is for."""
-PHASES = ("data", "inpainter", "flow-inpainter", "stage2", "bundle")
+PHASES = ("data", "inpainter", "flow-inpainter", "stage2", "bundle", "snapshot")
+STATE = Path(__file__).resolve().parent.parent / "pretrain_state"
+"""Committed copies of the phases' resumable checkpoints (``snapshot``), so that pretraining can continue on
+another machine; a phase whose run folder has no checkpoint of its own starts from them. Removed once the final
+weights are in the package."""
+RESUMABLE = {"inpainter": ["inpainter_last.pt", "inpainter_metrics.jsonl"],
+             "flow-inpainter": ["flow_inpainter_last.pt", "flow_inpainter_metrics.jsonl"],
+             "stage2": ["train_last.pt", "train_metrics.jsonl"]}
 
 
 def _link(target: Path, link: Path) -> None:
@@ -84,10 +93,26 @@ def phase_config(phase: str, steps: int | None, overrides: list[str]) -> Config:
     return resolve("cpu", overrides=[*fixed, *budget, "train.checkpoint_every=100", *overrides])
 
 
+def snapshot(out: Path) -> list[Path]:
+    """Copy each phase's resumable checkpoint and its metrics into ``STATE`` (to be committed)."""
+    copied = []
+    for phase, names in RESUMABLE.items():
+        for name in names:
+            if (out / phase / name).is_file():
+                (STATE / phase).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(out / phase / name, STATE / phase / name)
+                copied.append(STATE / phase / name)
+    return copied
+
+
 def run_phase(phase: str, out: Path, steps: int | None, overrides: list[str]) -> Path:
     cfg = phase_config(phase, steps, overrides)
     data, run_dir = out / "data" / "pretrain", out / phase
     run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / RESUMABLE[phase][0]).exists() and (STATE / phase / RESUMABLE[phase][0]).is_file():
+        for name in RESUMABLE[phase]:  # continue from the committed snapshot
+            if (STATE / phase / name).is_file():
+                shutil.copy2(STATE / phase / name, run_dir / name)
     if phase == "stage2":
         return run_training(cfg, data, run_dir, resume=True)
     bank = prepare_data(cfg, data, run_dir)
