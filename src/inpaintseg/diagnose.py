@@ -61,10 +61,11 @@ from inpaintseg.errors import DataError
 from inpaintseg.io import atomic_write_text
 from inpaintseg.metrics import jaccard
 from inpaintseg.models.crop import box_mask, box_to_xyxy, expand_box
+from inpaintseg.objective import VITAL_KEYS as OBJECTIVE_VITAL_KEYS
 from inpaintseg.predict import Predictor, box_iou
 
-VITAL_KEYS = ("vital/box_w", "vital/box_h", "vital/p_entropy", "vital/p_max", "vital/argmax_on_ring",
-              "vital/mask_mean", "vital/hole_error", "loss/total")
+VITAL_KEYS = (*OBJECTIVE_VITAL_KEYS, "loss/total")
+"""What the diagnosis reports over time: the vital signs and the total loss."""
 CHECKPOINTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 BOUND_MARGIN = 0.05
 """A box side within this fraction of the scale range of a bound counts as "at the bound"."""

@@ -343,6 +343,9 @@ def extra_terms(props: Proposals, sample: ForegroundSample, fg: ForegroundTerms,
     return out
 
 
+VITAL_KEYS = ("vital/box_w", "vital/box_h", "vital/p_entropy", "vital/p_max", "vital/argmax_on_ring",
+              "vital/mask_mean", "vital/hole_error")
+"""The keys :func:`vital_signs` logs at every step (the flow branch adds ``vital/flow_hole_error``)."""
 EXTRA_WEIGHTS = {"box_fit": "w_box_fit", "mask_bg": "w_mask_bg", "scale_reg": "w_scale_reg"}
 
 

@@ -39,7 +39,7 @@ from inpaintseg.metrics import jaccard_at_thresholds
 
 log = logging.getLogger(__name__)
 
-VITAL_KEYS = ("vital/p_max", "vital/box_w", "vital/box_h", "vital/mask_mean", "vital/hole_error")
+CHARTED_FIRST = ("vital/p_max", "vital/box_w", "vital/box_h", "vital/mask_mean", "vital/hole_error")
 """The vital signs charted first (docs/method.md, "Failure modes"); other ``vital/*`` keys follow."""
 FRAMES_PER_SIDE = 6
 """Best and worst frames shown (fewer when there are fewer than 12 frames: no frame is shown twice)."""
@@ -448,7 +448,7 @@ def build_html(run_dir: str | Path, pred_dir: str | Path, gt_root: str | Path | 
         "<h2>J and F per sequence</h2>", bars or '<p class="note">no evaluation</p>',
         "<h2>Learning curves</h2>",
         "<h3>stage 2: detector + segmenter</h3>",
-        _curves_section(run_dir / "train_metrics.jsonl", ("loss/", "vital/"), ("loss/total", *VITAL_KEYS)),
+        _curves_section(run_dir / "train_metrics.jsonl", ("loss/", "vital/"), ("loss/total", *CHARTED_FIRST)),
         stage1,
         "<h2>Best and worst frames</h2>", _frames_section(pred_dir, gt, result),
         "<h2>Configuration</h2>", config,

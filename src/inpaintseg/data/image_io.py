@@ -72,16 +72,6 @@ def read_image(path: str | Path, max_side: int | None = 4096) -> np.ndarray:
     return image_to_rgb(im)
 
 
-def decode_image_bytes(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decode an in-memory encoded image (PNG/JPEG/...) to RGB uint8, errors naming ``name``."""
-    try:
-        im = Image.open(io.BytesIO(data))
-        im.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(name, f"cannot decode image ({e.__class__.__name__}: {e})") from None
-    return image_to_rgb(im)
-
-
 def read_mask(path: str | Path) -> np.ndarray:
     """Read a mask PNG as a 2-D uint8 array of its values (palette indices kept as labels)."""
     path = Path(path)

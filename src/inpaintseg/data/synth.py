@@ -204,12 +204,6 @@ class World:
     flags: list[Flag] = field(default_factory=list)
     seams: list[np.ndarray] = field(default_factory=list)
 
-    def depth_factor(self, y: float | np.ndarray) -> np.ndarray:
-        """Apparent scale of the ground at world row y (1 at the panorama's bottom row)."""
-        ph = self.image.shape[0]
-        y = np.maximum(np.asarray(y, dtype=np.float64), self.horizon)
-        return (y - self.horizon + self.ground_offset) / (ph - self.horizon + self.ground_offset)
-
 
 def make_world(rng: np.random.Generator, size: tuple[int, int], blend: float = 1.0) -> World:
     """Build one background world for frames of ``size`` = (W, H): sky, far band, ground, objects.

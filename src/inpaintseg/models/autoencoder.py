@@ -88,9 +88,6 @@ class SegmentationAutoencoder(nn.Module):
             nn.init.zeros_(self.mask_head[-1].weight)  # starts as the bottleneck's mask
             nn.init.zeros_(self.mask_head[-1].bias)
 
-    def encoder_parameters(self) -> list[nn.Parameter]:
-        return [*self.encoder.parameters(), *self.to_latent.parameters(), *self.to_global.parameters()]
-
     def decoder_parameters(self) -> list[nn.Parameter]:
         head = [] if self.mask_head is None else [*self.mask_head.parameters()]
         return [*self.from_latent.parameters(), *self.stages.parameters(), *self.out.parameters(), *head]

@@ -96,10 +96,6 @@ class Detector(nn.Module):
         inner[self.border : gh - self.border, self.border : gw - self.border] = True
         self.register_buffer("inner", inner.flatten(), persistent=False)
 
-    @property
-    def num_cells(self) -> int:
-        return self.grid[0] * self.grid[1]
-
     def forward(self, image: torch.Tensor) -> Proposals:
         """(B,3,H,W) in [0,1] -> Proposals over the C = G_h * G_w cells."""
         w_in, h_in = self.input_size
