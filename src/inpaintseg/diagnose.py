@@ -56,7 +56,7 @@ from inpaintseg.config import Config, from_dict
 from inpaintseg.config import load as load_config
 from inpaintseg.data.sources import Sequence, Source, open_source
 from inpaintseg.engine.checkpoint import load_checkpoint
-from inpaintseg.engine.data import attach_backgrounds, load_frames, resize_rgb
+from inpaintseg.engine.data import attach_backgrounds, evenly_spaced, load_frames, resize_rgb
 from inpaintseg.errors import DataError
 from inpaintseg.io import atomic_write_text
 from inpaintseg.metrics import jaccard
@@ -295,14 +295,6 @@ def model_stats(predictor: Predictor, image: np.ndarray, gt: np.ndarray) -> dict
 # -- part 2: per sequence ---------------------------------------------------------------------------------------
 
 
-def evenly_spaced(items: list, k: int) -> list:
-    """Up to ``k`` items of ``items`` evenly spaced, first and last included (all when k <= 0 or k >= len)."""
-    if k <= 0 or k >= len(items):
-        return list(items)
-    picks = sorted({int(round(x)) for x in np.linspace(0, len(items) - 1, k)})
-    return [items[i] for i in picks]
-
-
 def _gt_object(seq: Sequence, i: int) -> np.ndarray | None:
     labels = seq.read_mask(i)
     if labels is None:
@@ -352,7 +344,7 @@ def sequence_stats(cfg: Config, source: Source, seq: Sequence, run_dir: Path, pr
         annotated = [i for i in annotated if names[i] in bgs]  # frames training read (data.max_frames)
     size = tuple(cfg.data.size)
     rows = []
-    for i in evenly_spaced(annotated, frames):
+    for i in [annotated[k] for k in evenly_spaced(len(annotated), frames)]:
         gt = _gt_object(seq, i)
         if gt is None:
             continue

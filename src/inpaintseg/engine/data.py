@@ -111,7 +111,8 @@ def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-def _evenly_spaced(n: int, k: int) -> list[int]:
+def evenly_spaced(n: int, k: int) -> list[int]:
+    """Up to ``k`` of the indices 0..n-1, evenly spaced, first and last included (all when k <= 0 or k >= n)."""
     if k <= 0 or k >= n:
         return list(range(n))
     return sorted({int(round(x)) for x in np.linspace(0, n - 1, k)})
@@ -134,7 +135,7 @@ def load_frames(
     total = sum(len(s) for s in source.sequences)
     bar = tqdm(total=total, desc="reading frames", disable=not progress, unit="frame")
     for seq in source.sequences:
-        chosen = set(_evenly_spaced(len(seq), max_frames))
+        chosen = set(evenly_spaced(len(seq), max_frames))
         frames, larger = [], []
         for frame in seq:
             bar.update(1)
