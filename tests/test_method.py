@@ -248,7 +248,7 @@ def test_background_mask_target():
 def test_box_from_mask():
     import numpy as np
 
-    from inpaintseg.predict import box_from_mask
+    from inpaintseg.boxes import box_from_mask
 
     mask = np.zeros((10, 20), np.float32)
     mask[2:5, 3:9] = 0.8

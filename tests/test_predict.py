@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from inpaintseg.boxes import box_iou, select_cells
 from inpaintseg.cli import main
 from inpaintseg.config import resolve
 from inpaintseg.crf import refine_mask
@@ -21,17 +22,10 @@ from inpaintseg.engine.pipeline import run_training
 from inpaintseg.errors import InpaintsegError
 from inpaintseg.grabcut import GrabCutParams, refine_grabcut
 from inpaintseg.models.crop import crop, uncrop
-from inpaintseg.predict import (
-    Predictor,
-    Shard,
-    VideoWriter,
-    box_iou,
-    concat_videos,
-    parse_save,
-    predict_source,
-    select_cells,
-    shard_source,
-)
+from inpaintseg.predict import Predictor, predict_source
+from inpaintseg.sharding import Shard, shard_source
+from inpaintseg.video import VideoWriter, concat_videos
+from inpaintseg.writers import parse_save
 from tests.helpers import TINY as BASE_TINY
 
 TINY = [*BASE_TINY, "data.background=known", "train.steps=3"]

@@ -52,6 +52,7 @@ import cv2
 import numpy as np
 import torch
 
+from inpaintseg.boxes import box_iou
 from inpaintseg.config import Config, from_dict
 from inpaintseg.config import load as load_config
 from inpaintseg.data.sources import Sequence, Source, open_source
@@ -62,7 +63,7 @@ from inpaintseg.io import atomic_write_text
 from inpaintseg.metrics import jaccard
 from inpaintseg.models.crop import box_mask, box_to_xyxy, expand_box
 from inpaintseg.objective import VITAL_KEYS as OBJECTIVE_VITAL_KEYS
-from inpaintseg.predict import Predictor, box_iou
+from inpaintseg.predict import Predictor
 
 VITAL_KEYS = (*OBJECTIVE_VITAL_KEYS, "loss/total")
 """What the diagnosis reports over time: the vital signs and the total loss."""

@@ -29,187 +29,35 @@ of the work (:func:`shard_source`), writes its own files, and rank 0 merges the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import cv2
 import numpy as np
-import pycocotools.mask as mask_util
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from inpaintseg.boxes import BOX_FROM_MASK, box_from_mask, select_cells
 from inpaintseg.config import Config
 from inpaintseg.crf import CRFParams, refine_mask, require_crf
-from inpaintseg.data.image_io import write_jpeg, write_png
-from inpaintseg.data.sources import Frame, Sequence, Source, VideoSequence, open_source
+from inpaintseg.data.sources import Frame, open_source
 from inpaintseg.engine import distributed
 from inpaintseg.engine.data import parallel_map, resize_rgb
 from inpaintseg.errors import ConfigError, DataError
 from inpaintseg.grabcut import GrabCutParams, refine_grabcut
-from inpaintseg.io import atomic_open, atomic_write_text
 from inpaintseg.models.crop import box_to_xyxy, crop, uncrop
 from inpaintseg.models.model import InpaintSegModel
+from inpaintseg.results import Prediction
+from inpaintseg.sharding import shard_frames, shard_source
 from inpaintseg.weights import load_model
+from inpaintseg.writers import OutputWriters, parse_save
 
-SAVE_CHOICES = ("masks", "coco", "overlay", "video", "grid")
 REFINE_CHOICES = ("grabcut", "crf", "none")
 CROP_SOURCE_MAX = 4
 """S's crop from an image larger than the working size comes from the image shrunk (area interpolation) to at
 most this many times the working size."""
 CROP_SUPERSAMPLE = 4
 """That crop is sampled at this many points per crop pixel in each direction and averaged (antialiasing)."""
-DEFAULT_FPS = 24.0
-"""Frame rate of overlay videos made from image sequences (DAVIS is 24 fps)."""
-COCO_CATEGORY = {"id": 1, "name": "object"}
-
-
-# -- results ---------------------------------------------------------------------------------------------
-
-
-def mask_to_rle(mask: np.ndarray) -> dict:
-    """bool/uint8 (H, W) -> COCO RLE ``{"size": [H, W], "counts": str}`` (JSON-ready)."""
-    rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
-@dataclass
-class Prediction:
-    """Result for one image of size (H, W); N objects, sorted by score (N = 1 by default: the argmax cell)."""
-
-    boxes: np.ndarray
-    """(N, 4) float32 x0, y0, x1, y1 in pixels of the input image (x1, y1 exclusive)."""
-    proposals: np.ndarray
-    """(N, 4) the detector's boxes (the crop windows), same format; ``boxes`` may be refined from the mask."""
-    scores: np.ndarray
-    """(N,) float32 cell probabilities of the boxes."""
-    masks: np.ndarray
-    """(N, H, W) float32 masks in [0, 1] at the input resolution (soft; see ``Predictor``'s ``refine``)."""
-    probabilities: np.ndarray
-    """(G_h, G_w) float32 cell probabilities (border cells 0)."""
-    cells: np.ndarray
-    """(N,) int: the grid cell (row * G_w + col) that proposed each box."""
-
-    def plot(self, image: np.ndarray) -> np.ndarray:
-        """The paper's figure-6 view of this prediction over ``image`` (RGB uint8 (H,W,3))."""
-        from inpaintseg.viz import plot_prediction
-
-        return plot_prediction(image, self)
-
-    @property
-    def box(self) -> np.ndarray:
-        return self.boxes[0]
-
-    @property
-    def score(self) -> float:
-        return float(self.scores[0])
-
-    @property
-    def mask(self) -> np.ndarray:
-        """The union (max) of the object masks, (H, W)."""
-        return self.masks.max(axis=0) if len(self.masks) else np.zeros(self.masks.shape[1:], np.float32)
-
-    def save(self, folder: str | Path, name: str, objects: bool = False) -> list[Path]:
-        """Write ``folder/<name>.png``: the union mask as uint8 0..255 (the DAVIS layout ``evaluate`` reads).
-
-        With ``objects``, also ``folder/<name>_<k>.png`` for each object k (0 = highest score).
-        Returns the paths written.
-        """
-        folder = Path(folder)
-        paths = [folder / f"{name}.png"]
-        write_png(paths[0], _to_uint8(self.mask))
-        if objects:
-            for k, m in enumerate(self.masks):
-                paths.append(folder / f"{name}_{k}.png")
-                write_png(paths[-1], _to_uint8(m))
-        return paths
-
-    def to_coco(self, image_id: int, threshold: float = 0.5, first_id: int = 1) -> list[dict]:
-        """COCO annotation dicts, one per object (ids ``first_id``, ``first_id + 1``, ...).
-
-        ``bbox`` = [x, y, w, h] pixels from ``boxes``; ``segmentation`` = RLE of ``mask >= threshold``
-        (``counts`` as str); ``area`` = its pixel count; ``category_id`` 1 ("object"); ``iscrowd`` 0.
-        """
-        out = []
-        for k, (box, score, mask) in enumerate(zip(self.boxes, self.scores, self.masks, strict=True)):
-            x0, y0, x1, y1 = (float(v) for v in box)
-            rle = mask_to_rle(mask >= threshold)
-            out.append({
-                "id": first_id + k, "image_id": int(image_id), "category_id": COCO_CATEGORY["id"],
-                "bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(score), "segmentation": rle,
-                "area": float(mask_util.area(_rle_bytes(rle))), "iscrowd": 0,
-            })
-        return out
-
-
-def _to_uint8(mask: np.ndarray) -> np.ndarray:
-    return (np.clip(mask, 0, 1) * 255).round().astype(np.uint8)
-
-
-def _rle_bytes(rle: dict) -> dict:
-    return {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
-
-
-BOX_FROM_MASK = 0.4
-"""Default ``relative`` of :func:`box_from_mask` (docs/method.md: 0.4 against 0.25, measured on six runs)."""
-
-
-def box_from_mask(mask: np.ndarray, fallback: np.ndarray, relative: float = BOX_FROM_MASK) -> np.ndarray:
-    """Tight xyxy box (pixels, x1/y1 exclusive) around the pixels of ``mask`` (H,W) >= ``relative`` x its
-    maximum; ``fallback`` when the mask is empty or ``relative`` is 0."""
-    peak = float(mask.max())
-    if relative <= 0 or peak <= 0:
-        return fallback
-    ys, xs = np.nonzero(mask >= relative * peak)
-    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float32)
-
-
-# -- several objects: top-K cells with non-maximum suppression ------------------------------------------
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of (N, 4) and (M, 4) xyxy boxes (any consistent units) -> (N, M) float64."""
-    a = np.asarray(a, np.float64)[:, None, :]
-    b = np.asarray(b, np.float64)[None, :, :]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
-def select_cells(probs: np.ndarray, boxes: np.ndarray, max_objects: int = 1, nms_iou: float = 0.3,
-                 min_prob: float = 0.05) -> np.ndarray:
-    """Cells to segment: greedy non-maximum suppression in order of probability.
-
-    Args:
-        probs: (C,) cell probabilities.
-        boxes: (C, 4) the cells' boxes, xyxy (any units; IoU does not depend on them).
-        max_objects: at most this many cells.
-        nms_iou: a cell is dropped when its box overlaps an already kept box with IoU > ``nms_iou``.
-        min_prob: cells below this probability (or at 0) are never kept, except the most probable cell.
-
-    Returns:
-        (K,) int64 cell indices, 1 <= K <= max_objects, by decreasing probability. The first is always
-        ``np.argmax(probs)`` (first index among ties), so ``max_objects=1`` is the paper's argmax cell.
-    """
-    probs = np.asarray(probs)
-    order = np.argsort(-probs, kind="stable")  # ties: lower index first, like argmax
-    keep = [int(order[0])]
-    for c in order[1:]:
-        if len(keep) >= max_objects or probs[c] < min_prob or probs[c] <= 0:
-            break  # sorted: every later cell is at most as probable
-        if box_iou(boxes[c : c + 1], boxes[keep]).max() > nms_iou:
-            continue
-        keep.append(int(c))
-    return np.array(keep, dtype=np.int64)
-
 
 # -- the predictor ----------------------------------------------------------------------------------------
 
@@ -366,265 +214,6 @@ class Predictor:
             yield pred
 
 
-# -- sharding across torchrun processes ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Shard:
-    """Frames ``start`` .. ``stop - 1`` of ``sequence``: one process's part of the work."""
-
-    sequence: Sequence
-    start: int
-    stop: int
-
-    @property
-    def whole(self) -> bool:
-        return self.start == 0 and self.stop == len(self.sequence)
-
-
-def shard_source(source: Source, rank: int, world: int) -> list[Shard]:
-    """This process's share of ``source``, in source order.
-
-    With at least ``world`` sequences, whole sequences are dealt out, longest first to the least loaded
-    rank (balanced frame counts, deterministic). With fewer sequences (e.g. one video), every sequence is
-    split into ``world`` contiguous frame ranges and rank r takes the r-th. Over all ranks, every frame is
-    in exactly one shard.
-    """
-    seqs = source.sequences
-    if world <= 1:
-        return [Shard(s, 0, len(s)) for s in seqs]
-    if len(seqs) >= world:
-        loads = [0] * world
-        owner = {}
-        for i in sorted(range(len(seqs)), key=lambda i: (-len(seqs[i]), i)):
-            r = min(range(world), key=lambda r: (loads[r], r))
-            owner[i] = r
-            loads[r] += len(seqs[i])
-        return [Shard(s, 0, len(s)) for i, s in enumerate(seqs) if owner[i] == rank]
-    shards = []
-    for s in seqs:
-        start, stop = len(s) * rank // world, len(s) * (rank + 1) // world
-        if stop > start:
-            shards.append(Shard(s, start, stop))
-    return shards
-
-
-def _shard_frames(shard: Shard) -> Iterator[Frame]:
-    seq = shard.sequence
-    if shard.whole:
-        yield from seq
-        return
-    names = seq.frame_names
-    try:
-        for i in range(shard.start, shard.stop):
-            yield Frame(seq.name, names[i], i, seq.read(i))
-    finally:
-        if isinstance(seq, VideoSequence):
-            seq.close()
-
-
-# -- output writers ---------------------------------------------------------------------------------------
-
-
-class VideoWriter:
-    """Write RGB uint8 (H, W, 3) frames to an H.264 (yuv420p) MP4 one at a time, atomically: the file
-    appears at ``path`` only when :meth:`close` succeeds.
-
-    The first frame fixes the size (padded with black to even sides, as yuv420p needs); later frames of
-    another size are resized to it. ``fps`` is kept exactly for rates like 30000/1001.
-    """
-
-    def __init__(self, path: str | Path, fps: float) -> None:
-        self.path = Path(path)
-        self.rate = Fraction(fps).limit_denominator(1001)
-        self._file_ctx = atomic_open(self.path, "wb")
-        self._file = self._file_ctx.__enter__()
-        self._container = av.open(self._file, "w", format="mp4")
-        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-        self._stream = self._container.add_stream(codec, rate=self.rate)
-        self._stream.pix_fmt = "yuv420p"
-        self._stream.codec_context.max_b_frames = 0  # decoding order = display order: parts concatenate exactly
-        self._size: tuple[int, int] | None = None  # (W, H) of the input frames
-        self.frames = 0
-
-    def write(self, image: np.ndarray) -> None:
-        h, w = image.shape[:2]
-        if self._size is None:
-            self._size = (w, h)
-            self._stream.width, self._stream.height = w + w % 2, h + h % 2
-        if (w, h) != self._size:
-            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
-        w, h = self._size
-        padded = np.zeros((self._stream.height, self._stream.width, 3), np.uint8)
-        padded[:h, :w] = image
-        frame = av.VideoFrame.from_ndarray(padded, format="rgb24")
-        frame.pts = self.frames
-        frame.time_base = 1 / self.rate
-        self._container.mux(self._stream.encode(frame))
-        self.frames += 1
-
-    def close(self) -> None:
-        """Flush the encoder and move the file into place."""
-        self._container.mux(self._stream.encode(None))
-        self._container.close()
-        self._file_ctx.__exit__(None, None, None)
-
-    def abort(self) -> None:
-        """Drop the partial file."""
-        try:
-            self._container.close()
-        except (av.FFmpegError, OSError, ValueError):
-            pass
-        try:
-            self._file_ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
-        except RuntimeError:
-            pass
-
-
-def concat_videos(parts: list[Path], out: str | Path) -> None:
-    """Join MP4 files encoded with the same settings (``VideoWriter`` parts) into ``out`` without
-    re-encoding: packets are copied with their timestamps shifted past the previous part (presentation
-    times after its last frame, decoding times strictly increasing)."""
-    with atomic_open(out, "wb") as f, av.open(f, "w", format="mp4") as dst:
-        ostream = None
-        end = 0  # presentation time just after the last frame so far
-        last_dts = None
-        for part in parts:
-            with av.open(str(part)) as src:
-                stream = src.streams.video[0]
-                if ostream is None:
-                    ostream = dst.add_stream_from_template(stream)
-                offset = None
-                for packet in src.demux(stream):
-                    if packet.dts is None:  # flush packet
-                        continue
-                    if offset is None:
-                        offset = end if last_dts is None else max(end, last_dts + 1 - packet.dts)
-                    packet.pts += offset
-                    packet.dts += offset
-                    end = max(end, packet.pts + packet.duration)
-                    last_dts = packet.dts
-                    packet.stream = ostream
-                    dst.mux(packet)
-
-
-def parse_save(save: str | Iterable[str]) -> tuple[str, ...]:
-    """``"masks,coco"`` or ``["masks", "coco"]`` -> ``("masks", "coco")``; ConfigError for unknown kinds."""
-    items = save.split(",") if isinstance(save, str) else list(save)
-    kinds = tuple(dict.fromkeys(s.strip() for s in items if s.strip()))
-    unknown = [k for k in kinds if k not in SAVE_CHOICES]
-    if unknown or not kinds:
-        raise ConfigError(f"--save takes a comma-separated list of {', '.join(SAVE_CHOICES)}; got {save!r}")
-    return kinds
-
-
-class _Writers:
-    """Writes the requested outputs frame by frame; JSON results are kept (compact) until ``finish``."""
-
-    def __init__(self, out: Path, save: tuple[str, ...], threshold: float, sequences: dict[str, Sequence],
-                 rank: int, world: int, split: bool) -> None:
-        self.out, self.save, self.threshold = out, save, threshold
-        self.sequences, self.rank, self.world, self.split = sequences, rank, world, split
-        self.detections: list[dict] = []
-        self.images: list[dict] = []
-        self.annotations: list[dict] = []
-        self.video: VideoWriter | None = None
-        self.video_sequence: str | None = None
-
-    def add(self, frame: Frame, pred: Prediction) -> None:
-        seq, name = frame.sequence, frame.name
-        if "masks" in self.save:
-            pred.save(self.out / seq, name)
-            for box, score in zip(pred.boxes, pred.scores, strict=True):
-                x0, y0, x1, y1 = (float(v) for v in box)
-                self.detections.append({"sequence": seq, "frame": name, "bbox": [x0, y0, x1 - x0, y1 - y0],
-                                        "score": float(score)})
-        if "coco" in self.save:
-            image_id = len(self.images) + 1  # renumbered when the ranks' files are merged
-            h, w = frame.image.shape[:2]
-            self.images.append({"id": image_id, "file_name": f"{seq}/{name}", "width": w, "height": h,
-                                "sequence": seq, "frame": name})
-            self.annotations += pred.to_coco(image_id, self.threshold, first_id=len(self.annotations) + 1)
-        overlay = None
-        if "overlay" in self.save or "video" in self.save:
-            from inpaintseg.viz import overlay_prediction
-
-            overlay = overlay_prediction(frame.image, pred, self.threshold)
-        if "overlay" in self.save:
-            write_jpeg(self.out / "overlay" / seq / f"{name}.jpg", overlay)
-        if "video" in self.save:
-            if self.video_sequence != seq:
-                self.close_video()
-                self.video = VideoWriter(self._video_path(seq, self.rank if self.split else None),
-                                         self.sequences[seq].fps or DEFAULT_FPS)
-                self.video_sequence = seq
-            self.video.write(overlay)
-        if "grid" in self.save:
-            from inpaintseg.viz import plot_prediction
-
-            write_jpeg(self.out / "grid" / seq / f"{name}.jpg", plot_prediction(frame.image, pred))
-
-    def _video_path(self, seq: str, part: int | None) -> Path:
-        suffix = ".mp4" if part is None else f".rank{part}.mp4"
-        return self.out / "overlay" / f"{seq}{suffix}"
-
-    def close_video(self) -> None:
-        if self.video is not None:
-            self.video.close()
-            self.video = None
-            self.video_sequence = None
-
-    def abort(self) -> None:
-        if self.video is not None:
-            self.video.abort()
-            self.video = None
-
-    def finish(self) -> None:
-        """Close the video; write the JSON files (merged over ranks by rank 0 under torchrun)."""
-        self.close_video()
-        results = {"detections": self.detections, "coco": {"images": self.images, "annotations": self.annotations}}
-        if self.world == 1:
-            self._write_merged([results])
-            return
-        atomic_write_text(self.out / f"predict.rank{self.rank}.json", json.dumps(results))
-        distributed.barrier()
-        if self.rank == 0:
-            parts = [self.out / f"predict.rank{r}.json" for r in range(self.world)]
-            self._write_merged([json.loads(p.read_text(encoding="utf-8")) for p in parts])
-            for p in parts:
-                p.unlink()
-            if "video" in self.save and self.split:
-                for seq in self.sequences:
-                    videos = [self._video_path(seq, r) for r in range(self.world)]
-                    videos = [v for v in videos if v.exists()]
-                    if videos:
-                        concat_videos(videos, self._video_path(seq, None))
-                        for v in videos:
-                            v.unlink()
-        distributed.barrier()
-
-    def _write_merged(self, ranks: list[dict]) -> None:
-        """Concatenate the ranks' results in rank order, put them in source order, renumber COCO ids."""
-        order = {name: k for k, name in enumerate(self.sequences)}
-        if "masks" in self.save:
-            detections = [d for r in ranks for d in r["detections"]]
-            detections.sort(key=lambda d: order[d["sequence"]])  # stable: frame order within a sequence
-            atomic_write_text(self.out / "detections.json", json.dumps(detections))
-        if "coco" in self.save:
-            images = [(r, im) for r, part in enumerate(ranks) for im in part["coco"]["images"]]
-            images.sort(key=lambda item: order[item[1]["sequence"]])
-            new_id = {(r, im["id"]): k + 1 for k, (r, im) in enumerate(images)}
-            annotations = [(new_id[(r, a["image_id"])], a) for r, part in enumerate(ranks)
-                           for a in part["coco"]["annotations"]]
-            annotations.sort(key=lambda item: item[0])
-            coco = {
-                "info": {"description": "inpaintseg predictions"},
-                "images": [{**im, "id": new_id[(r, im["id"])]} for r, im in images],
-                "annotations": [{**a, "id": k + 1, "image_id": i} for k, (i, a) in enumerate(annotations)],
-                "categories": [COCO_CATEGORY],
-            }
-            atomic_write_text(self.out / "coco.json", json.dumps(coco))
-
 
 def predict_source(
     model_path: str | Path, source: str | Path, out: str | Path, batch: int = 8, device: str = "cpu",
@@ -653,11 +242,11 @@ def predict_source(
         src = src.subset(sequences)
     out.mkdir(parents=True, exist_ok=True)
     shards = shard_source(src, rank, world)
-    writers = _Writers(out, save, threshold, {s.name: s for s in src.sequences}, rank, world,
+    writers = OutputWriters(out, save, threshold, {s.name: s for s in src.sequences}, rank, world,
                        split=world > 1 and len(src.sequences) < world)
     bar = tqdm(total=sum(s.stop - s.start for s in shards), desc="predict", unit="frame",
                disable=not progress or rank != 0)
-    frames = (frame for shard in shards for frame in _shard_frames(shard))
+    frames = (frame for shard in shards for frame in shard_frames(shard))
     try:
         for frame, pred in predictor.predict_frames(frames, batch):
             writers.add(frame, pred)
