@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from inpaintseg import video as video_module
 from inpaintseg.boxes import box_iou, select_cells
 from inpaintseg.cli import main
 from inpaintseg.config import resolve
 from inpaintseg.crf import refine_mask
-from inpaintseg.data import sources
 from inpaintseg.data.image_io import read_image, read_mask
 from inpaintseg.data.synth import generate
 from inpaintseg.engine import distributed
@@ -400,14 +400,14 @@ def test_cli_predict(data, tmp_path, capsys):
 
 def test_predict_video_streams(data, predictor, monkeypatch):
     pulled = []
-    original = sources.VideoSequence.__iter__
+    original = video_module.VideoSequence.__iter__
 
     def counting(self):
         for frame in original(self):
             pulled.append(frame.index)
             yield frame
 
-    monkeypatch.setattr(sources.VideoSequence, "__iter__", counting)
+    monkeypatch.setattr(video_module.VideoSequence, "__iter__", counting)
     stream = predictor.predict_video(data["root"] / "long.mp4", batch=4)
     first = next(stream)
     assert first.masks.shape == (1, 64, 96)
@@ -475,8 +475,8 @@ def test_sharded_prediction_equals_single_process(data, tmp_path, monkeypatch, s
     for name in ("detections.json", "coco.json"):
         assert json.loads((sharded / name).read_text()) == json.loads((single / name).read_text()), name
     assert not list(sharded.glob("*rank*")) and not list(sharded.rglob("*rank*.mp4"))
-    for video in (single / "overlay").glob("*.mp4"):
-        assert video_info(sharded / "overlay" / video.name)[:2] == video_info(video)[:2]
+    for clip in (single / "overlay").glob("*.mp4"):
+        assert video_info(sharded / "overlay" / clip.name)[:2] == video_info(clip)[:2]
 
 
 def test_concat_videos(data, tmp_path):

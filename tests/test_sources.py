@@ -11,15 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaintseg.data import sources
-from inpaintseg.data.sources import (
-    Frame,
-    ImageSequence,
-    VideoSequence,
-    open_source,
-    split_sequences,
-)
+from inpaintseg import video
+from inpaintseg.data.sources import Frame, ImageSequence, open_source, split_sequences
 from inpaintseg.errors import DataError
+from inpaintseg.video import VideoSequence
 
 DAVIS_MINI = Path(__file__).parent / "data" / "davis_mini"
 
@@ -269,18 +264,18 @@ def test_video_sequential_reads_keep_decoder(tmp_path: Path, monkeypatch: pytest
     path = tmp_path / "clip.mp4"
     write_video(path, n=12, gop=4)
     calls = {"open": 0, "seek": 0}
-    reader_init, reader_seek = sources._VideoReader.__init__, sources._VideoReader.seek
+    reader_init, reader_seek = video._VideoReader.__init__, video._VideoReader.seek
 
-    def counting_init(self: sources._VideoReader, seq: VideoSequence) -> None:
+    def counting_init(self: video._VideoReader, seq: VideoSequence) -> None:
         calls["open"] += 1
         reader_init(self, seq)
 
-    def counting_seek(self: sources._VideoReader, pts: int) -> None:
+    def counting_seek(self: video._VideoReader, pts: int) -> None:
         calls["seek"] += 1
         reader_seek(self, pts)
 
-    monkeypatch.setattr(sources._VideoReader, "__init__", counting_init)
-    monkeypatch.setattr(sources._VideoReader, "seek", counting_seek)
+    monkeypatch.setattr(video._VideoReader, "__init__", counting_init)
+    monkeypatch.setattr(video._VideoReader, "seek", counting_seek)
     seq = open_source(path).sequences[0]
     for i in range(12):
         assert abs(square_x(seq.read(i)) - square_left(i)) <= 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from inpaintseg.data.sources import Frame, Sequence, Source, VideoSequence
+from inpaintseg.data.sources import Frame, Sequence, Source
+from inpaintseg.video import VideoSequence
 
 
 @dataclass(frozen=True)
