@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -107,3 +109,30 @@ class NonFiniteGuard:
             optimizer.step()
         else:
             logger.log(step, {"skipped/nonfinite_loss": float(self.skipped)})
+
+
+def run_steps(step: int, budget: Budget, bar, logger, checkpoint_every: int, train_step: Callable[[int], Any],
+              after_step: Callable[[int, Any], dict[str, str]], checkpoint: Callable[[int], None]) -> int:
+    """The loop both training stages share. ``train_step(step)`` runs one update and returns what
+    ``after_step(steps_done, result)`` logs; ``after_step`` returns the progress bar's postfix. Steps run until
+    the budget is spent (rank 0 decides for every rank). ``checkpoint(steps_done)`` runs every
+    ``checkpoint_every`` steps and at the end. Ctrl-C (SIGINT) writes a checkpoint,
+    closes the bar and the logger (tqdm's and TensorBoard's resources) and re-raises, so the run can be resumed
+    with ``--resume``. Returns the last step."""
+    try:
+        while not distributed.agree(budget.done(step)):
+            result = train_step(step)
+            step += 1
+            bar.update(1)
+            bar.set_postfix(**after_step(step, result))
+            if step % checkpoint_every == 0:
+                checkpoint(step)
+    except KeyboardInterrupt:
+        checkpoint(step)
+        bar.close()
+        logger.close()
+        raise
+    bar.close()
+    checkpoint(step)
+    logger.close()
+    return step

@@ -7,6 +7,7 @@ The loop: batches of frames (and their backgrounds, flows and mask targets), the
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -16,12 +17,13 @@ from tqdm import tqdm
 from inpaintseg.config import Config
 from inpaintseg.engine import distributed
 from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
-from inpaintseg.engine.common import Budget, NonFiniteGuard, pick_device, step_generator, use_bf16
+from inpaintseg.engine.common import Budget, NonFiniteGuard, pick_device, run_steps, step_generator, use_bf16
 from inpaintseg.engine.data import FrameBank, mirror_rows
 from inpaintseg.engine.logger import MetricsLogger
 from inpaintseg.engine.train_inpainter import load_inpainter
 from inpaintseg.models.model import InpaintSegModel, build_model
 from inpaintseg.models.perceptual import PerceptualFeatures
+from inpaintseg.models.unet import InpaintingUNet
 from inpaintseg.objective import FlowInputs, RunningStats, stage2_losses
 from inpaintseg.weights import init_model
 
@@ -75,12 +77,21 @@ def model_payload(model: InpaintSegModel, cfg: Config, step: int) -> dict:
     return {"format": "inpaintseg-model", "config": cfg.to_dict(), "model": model.state_dict(), "step": step}
 
 
-def train_model(
-    cfg: Config, bank: FrameBank, run_dir: str | Path, resume: bool = False, progress: bool = True
-) -> Path:
-    """Stage 2. Needs ``run_dir/inpainter.pt`` unless the bank carries backgrounds. Writes ``run_dir/model.pt``."""
-    run_dir = Path(run_dir)
-    device = pick_device(cfg.train.device)
+@dataclass
+class Stage2Networks:
+    """What stage 2 trains (``model``, its optimiser and weight average) and what it uses frozen."""
+
+    model: InpaintSegModel
+    opt: torch.optim.Adam
+    ema: AveragedModel | None
+    inpainter: InpaintingUNet | None
+    flow_inpainter: InpaintingUNet | None
+    phi: PerceptualFeatures | None
+
+
+def build_stage2(cfg: Config, bank: FrameBank, run_dir: Path, resume: bool, device: torch.device) -> Stage2Networks:
+    """D + S (from ``train.init`` unless a run is resumed), the frozen inpainters when the bank has no
+    per-frame background, phi for L_f, Adam and the weight average."""
     torch.manual_seed(cfg.train.seed)
     cl = torch.channels_last  # 12% faster steps on this CPU (benchmarks/train_speed.py); same values
     model = build_model(cfg)
@@ -88,16 +99,45 @@ def train_model(
         init_model(model, cfg)
     model = model.to(device, memory_format=cl)
     inpainter = flow_inpainter = None
-    flow_loss = bank.flows is not None and cfg.loss.w_bg_flow > 0
     if bank.backgrounds is None:
-        inpainter = load_inpainter(run_dir / "inpainter.pt", device)
-        inpainter.requires_grad_(False)
-        if flow_loss:
-            flow_inpainter = load_inpainter(run_dir / "flow_inpainter.pt", device)
-            flow_inpainter.requires_grad_(False)
+        inpainter = load_inpainter(run_dir / "inpainter.pt", device).requires_grad_(False)
+        if bank.flows is not None and cfg.loss.w_bg_flow > 0:
+            flow_inpainter = load_inpainter(run_dir / "flow_inpainter.pt", device).requires_grad_(False)
     phi = PerceptualFeatures(cfg.train.pretrained).to(device, memory_format=cl) if cfg.loss.w_perceptual > 0 else None
     opt = make_optimizer(model, cfg)
     ema = weight_average(model, cfg.train.ema) if cfg.train.ema > 0 else None
+    return Stage2Networks(model, opt, ema, inpainter, flow_inpainter, phi)
+
+
+def stage2_batch(bank: FrameBank, cfg: Config, step: int, device: torch.device, flow_inpainter: InpaintingUNet | None,
+                 stats_flow: RunningStats) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None,
+                                                    FlowInputs | None]:
+    """This rank's share of step ``step``'s batch, mirrored at random: images (channels-last), backgrounds, mask
+    targets and the flow inputs (None where the bank has none)."""
+    g = step_generator(cfg.train.seed, step, salt=2)  # the global batch: identical on every rank
+    idx = torch.randint(len(bank), (cfg.train.batch,), generator=g)
+    flip = torch.rand(len(idx), generator=g) < 0.5
+    idx, flip = distributed.shard(idx), distributed.shard(flip)
+    images, bgs = bank.batch(idx)
+    images, bgs = mirror_rows(images, flip), mirror_rows(bgs, flip)
+    targets = mirror_rows(bank.target_batch(idx), flip)
+    bgs, targets = (None if x is None else x.to(device) for x in (bgs, targets))
+    flow = None
+    if bank.flows is not None and cfg.loss.w_bg_flow > 0:
+        flows, valid = bank.flow_batch(idx)
+        flows = mirror_rows(flows, flip, flow=True)
+        flow = FlowInputs(flows.to(device), valid.to(device), flow_inpainter, stats_flow)
+    return images.to(device, memory_format=torch.channels_last), bgs, targets, flow
+
+
+def train_model(
+    cfg: Config, bank: FrameBank, run_dir: str | Path, resume: bool = False, progress: bool = True
+) -> Path:
+    """Stage 2. Needs ``run_dir/inpainter.pt`` unless the bank carries backgrounds. Writes ``run_dir/model.pt``."""
+    run_dir = Path(run_dir)
+    device = pick_device(cfg.train.device)
+    nets = build_stage2(cfg, bank, run_dir, resume, device)
+    model, opt, ema = nets.model, nets.opt, nets.ema
     stats, stats_flow = RunningStats(), RunningStats()
     step, spent = 0, 0.0
     last = run_dir / "train_last.pt"
@@ -112,7 +152,7 @@ def train_model(
             ema.load_state_dict(payload["ema"])
         torch.set_rng_state(payload["rng"])
 
-    def checkpoint() -> None:
+    def checkpoint(step: int) -> None:
         if not distributed.is_main():
             return
         save_checkpoint(last, {
@@ -123,53 +163,32 @@ def train_model(
         })
         save_checkpoint(run_dir / "model.pt", model_payload(model if ema is None else ema.module, cfg, step))
 
-    main = distributed.is_main()
     bf16 = use_bf16(cfg.train.precision, device)
-    logger = MetricsLogger(run_dir, "train", enabled=main)
+    logger = MetricsLogger(run_dir, "train", enabled=distributed.is_main())
     budget = Budget(cfg.train.steps, cfg.train.minutes, spent)
-    model.train()
-    bar = tqdm(desc="stage 2: detector+segmenter", total=cfg.train.steps if cfg.train.minutes <= 0 else None,
-               initial=step, disable=not (progress and main), unit="step")
     guard = NonFiniteGuard(last)
-    try:
-        while not distributed.agree(budget.done(step)):
-            g = step_generator(cfg.train.seed, step, salt=2)  # the global batch: identical on every rank
-            idx = torch.randint(len(bank), (cfg.train.batch,), generator=g)
-            flip = torch.rand(len(idx), generator=g) < 0.5
-            idx, flip = distributed.shard(idx), distributed.shard(flip)
-            images, bgs = bank.batch(idx)
-            images, bgs = mirror_rows(images, flip), mirror_rows(bgs, flip)
-            targets = mirror_rows(bank.target_batch(idx), flip)
-            bgs, targets = (None if x is None else x.to(device) for x in (bgs, targets))
-            flow = None
-            if flow_loss:
-                flows, valid = bank.flow_batch(idx)
-                flows = mirror_rows(flows, flip, flow=True)
-                flow = FlowInputs(flows.to(device), valid.to(device), flow_inpainter, stats_flow)
-            g_local = step_generator(cfg.train.seed, step, salt=3 + distributed.rank())  # this rank's samples
-            images = images.to(device, memory_format=cl)
-            total, terms, pictures = stage2_losses(model, inpainter, phi, images, bgs, cfg, stats, g_local, bf16,
-                                                   flow, targets)
-            guard.update(total, model.parameters(), opt, logger, step)
-            if ema is not None:
-                ema.update_parameters(model)
-            step += 1
-            bar.update(1)
-            bar.set_postfix(p_max=f"{terms['vital/p_max']:.2f}",
-                            box=f"{terms['vital/box_w']:.2f}x{terms['vital/box_h']:.2f}")
-            if step % cfg.train.log_every == 0:
-                logger.log(step, {**terms, "time/elapsed_s": budget.elapsed()})
-            if step % cfg.train.image_every == 0:
-                logger.images(step, "train/input_background_resynthesis_mask_probs",
-                              picture_grid(pictures, model.detector.grid))
-            if step % cfg.train.checkpoint_every == 0:
-                checkpoint()
-    except KeyboardInterrupt:  # Ctrl-C / SIGINT: keep the work done so far, resumable with --resume
-        checkpoint()
-        bar.close()  # release tqdm's and TensorBoard's resources before the interpreter exits
-        logger.close()
-        raise
-    bar.close()
-    checkpoint()
-    logger.close()
+    model.train()
+
+    def train_step(step: int) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        images, bgs, targets, flow = stage2_batch(bank, cfg, step, device, nets.flow_inpainter, stats_flow)
+        g_local = step_generator(cfg.train.seed, step, salt=3 + distributed.rank())  # this rank's samples
+        total, terms, pictures = stage2_losses(model, nets.inpainter, nets.phi, images, bgs, cfg, stats, g_local,
+                                               bf16, flow, targets)
+        guard.update(total, model.parameters(), opt, logger, step)
+        if ema is not None:
+            ema.update_parameters(model)
+        return terms, pictures
+
+    def after_step(done: int, result: tuple[dict[str, float], dict[str, torch.Tensor]]) -> dict[str, str]:
+        terms, pictures = result
+        if done % cfg.train.log_every == 0:
+            logger.log(done, {**terms, "time/elapsed_s": budget.elapsed()})
+        if done % cfg.train.image_every == 0:
+            logger.images(done, "train/input_background_resynthesis_mask_probs",
+                          picture_grid(pictures, model.detector.grid))
+        return {"p_max": f"{terms['vital/p_max']:.2f}", "box": f"{terms['vital/box_w']:.2f}x{terms['vital/box_h']:.2f}"}
+
+    bar = tqdm(desc="stage 2: detector+segmenter", total=cfg.train.steps if cfg.train.minutes <= 0 else None,
+               initial=step, disable=not (progress and distributed.is_main()), unit="step")
+    run_steps(step, budget, bar, logger, cfg.train.checkpoint_every, train_step, after_step, checkpoint)
     return run_dir / "model.pt"

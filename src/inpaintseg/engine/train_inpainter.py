@@ -11,7 +11,7 @@ from tqdm import tqdm
 from inpaintseg.config import Config
 from inpaintseg.engine import distributed
 from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
-from inpaintseg.engine.common import Budget, NonFiniteGuard, pick_device, step_generator
+from inpaintseg.engine.common import Budget, NonFiniteGuard, pick_device, run_steps, step_generator
 from inpaintseg.engine.data import FrameBank, mirror_rows
 from inpaintseg.engine.logger import MetricsLogger
 from inpaintseg.losses import inpainter_loss
@@ -82,7 +82,7 @@ def train_inpainter(
         step, spent = int(payload["step"]), float(payload.get("elapsed_s", 0.0))
         torch.set_rng_state(payload["rng"])
 
-    def checkpoint(path: Path) -> None:
+    def save(path: Path, step: int) -> None:
         if not distributed.is_main():
             return
         save_checkpoint(path, {
@@ -91,45 +91,41 @@ def train_inpainter(
             "elapsed_s": budget.elapsed(),
         })
 
-    main = distributed.is_main()
-    logger = MetricsLogger(run_dir, name, enabled=main)
+    logger = MetricsLogger(run_dir, name, enabled=distributed.is_main())
     budget = Budget(c.steps, c.minutes, spent)
     h, w = bank.frames.shape[-2:]
     net.train()
-    bar = tqdm(desc=f"stage 1: {name.replace('_', ' ')}", total=c.steps if c.minutes <= 0 else None, initial=step,
-               disable=not (progress and main), unit="step")
     running = None
     guard = NonFiniteGuard(last)
-    try:
-        while not distributed.agree(budget.done(step)):
-            g = step_generator(cfg.train.seed, step, salt=1)  # the global batch, identical on every rank
-            images = distributed.shard(sample_batch(bank, c.batch, g)).to(device)
-            holes = distributed.shard(random_holes(c.batch, h, w, c.hole_min, c.hole_max, g)).to(device)
-            pred = net.inpaint(images, holes)
-            perc = perceptual_distance(phi, pred, images) if phi is not None else None
-            terms = inpainter_loss(pred, images, holes, perc, c.w_perceptual)
-            guard.update(terms["total"], net.parameters(), opt, logger, step)
-            step += 1
-            bar.update(1)
-            l2 = terms["l2"].item()
-            if math.isfinite(l2):
-                running = l2 if running is None else 0.98 * running + 0.02 * l2
-            bar.set_postfix(l2=f"{running or float('nan'):.4f}")
-            if step % cfg.train.log_every == 0:
-                values = {f"{name}/{k}": v.item() for k, v in terms.items()}
-                logger.log(step, {**values, "time/elapsed_s": budget.elapsed()})
-            if step % cfg.train.image_every == 0:
-                logger.images(step, f"{name}/input_hole_output",
-                              torch.cat([images[0] * (1 - holes[0]), pred[0].detach(), images[0]], dim=-1))
-            if step % cfg.train.checkpoint_every == 0:
-                checkpoint(last)
-    except KeyboardInterrupt:  # Ctrl-C / SIGINT: keep the work done so far, resumable with --resume
-        checkpoint(last)
-        bar.close()  # release tqdm's and TensorBoard's resources before the interpreter exits
-        logger.close()
-        raise
-    bar.close()
-    checkpoint(last)
-    checkpoint(run_dir / f"{name}.pt")
-    logger.close()
+
+    def train_step(step: int) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
+        g = step_generator(cfg.train.seed, step, salt=1)  # the global batch, identical on every rank
+        images = distributed.shard(sample_batch(bank, c.batch, g)).to(device)
+        holes = distributed.shard(random_holes(c.batch, h, w, c.hole_min, c.hole_max, g)).to(device)
+        pred = net.inpaint(images, holes)
+        perc = perceptual_distance(phi, pred, images) if phi is not None else None
+        terms = inpainter_loss(pred, images, holes, perc, c.w_perceptual)
+        guard.update(terms["total"], net.parameters(), opt, logger, step)
+        return terms, images, holes, pred
+
+    def after_step(done: int, result: tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]
+                   ) -> dict[str, str]:
+        nonlocal running
+        terms, images, holes, pred = result
+        l2 = terms["l2"].item()
+        if math.isfinite(l2):
+            running = l2 if running is None else 0.98 * running + 0.02 * l2
+        if done % cfg.train.log_every == 0:
+            values = {f"{name}/{k}": v.item() for k, v in terms.items()}
+            logger.log(done, {**values, "time/elapsed_s": budget.elapsed()})
+        if done % cfg.train.image_every == 0:
+            logger.images(done, f"{name}/input_hole_output",
+                          torch.cat([images[0] * (1 - holes[0]), pred[0].detach(), images[0]], dim=-1))
+        return {"l2": f"{running or float('nan'):.4f}"}
+
+    bar = tqdm(desc=f"stage 1: {name.replace('_', ' ')}", total=c.steps if c.minutes <= 0 else None, initial=step,
+               disable=not (progress and distributed.is_main()), unit="step")
+    step = run_steps(step, budget, bar, logger, cfg.train.checkpoint_every, train_step, after_step,
+                     lambda k: save(last, k))
+    save(run_dir / f"{name}.pt", step)
     return run_dir / f"{name}.pt"
