@@ -161,8 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     if a.phase == "data":
         print(json.dumps(build_data(a.out, a.davis), indent=1))
     elif a.phase == "bundle":
-
         print(f"wrote {bundle(a.out)}")
+    elif a.phase == "snapshot":
+        print("\n".join(f"copied {p}" for p in snapshot(a.out)))
     else:
         print(f"wrote {run_phase(a.phase, a.out, a.steps, a.overrides)}")
 
