@@ -113,13 +113,11 @@ def run_phase(phase: str, out: Path, steps: int | None, overrides: list[str]) ->
         for name in RESUMABLE[phase]:  # continue from the committed snapshot
             if (STATE / phase / name).is_file():
                 shutil.copy2(STATE / phase / name, run_dir / name)
-    if phase == "stage2":
-        return run_training(cfg, data, run_dir, resume=True)
-    bank = prepare_data(cfg, data, run_dir)
+    if phase != "flow-inpainter":  # stage 2, or stage 1 alone as ``inpaintseg train-inpainter`` runs it
+        return run_training(cfg, data, run_dir, resume=True, inpainter_only=phase == "inpainter")
+    bank = prepare_data(cfg, data, run_dir)  # I_f alone: the flow images of the frames
     cfg.save(run_dir / "config.yaml")
-    if phase == "flow-inpainter":
-        return train_inpainter(cfg, bank.flow_bank(), run_dir, resume=True, name="flow_inpainter")
-    return train_inpainter(cfg, bank, run_dir, resume=True)
+    return train_inpainter(cfg, bank.flow_bank(), run_dir, resume=True, name="flow_inpainter")
 
 
 def bundle(out: Path) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from inpaintseg.boxes import box_from_mask, box_iou
 from inpaintseg.data.image_io import read_mask
 from inpaintseg.data.sources import open_source
 from inpaintseg.engine.data import resize_rgb
@@ -36,18 +37,9 @@ def frames_and_masks(root: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 
 def _box_of(mask: np.ndarray) -> np.ndarray:
-    ys, xs = np.nonzero(mask)
+    """The figure's tight box as fractions of the frame, x0 y0 x1 y1."""
     h, w = mask.shape
-    return np.array([xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h])
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes a (N,4) with one box b (4,), x0 y0 x1 y1."""
-    ix = np.clip(np.minimum(a[:, 2], b[2]) - np.maximum(a[:, 0], b[0]), 0, None)
-    iy = np.clip(np.minimum(a[:, 3], b[3]) - np.maximum(a[:, 1], b[1]), 0, None)
-    inter = ix * iy
-    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / np.maximum(union, 1e-9)
+    return box_from_mask(mask.astype(np.float32), None) / np.array([w, h, w, h])
 
 
 @torch.no_grad()
@@ -63,7 +55,7 @@ def detection_score(model_path: Path, images: list[np.ndarray], masks: list[np.n
         x = torch.from_numpy(resize_rgb(image, predictor.size).copy()).permute(2, 0, 1)[None].float() / 255
         props = predictor.model(x)
         boxes = box_to_xyxy(props.boxes[0]).numpy()
-        scores.append(float((props.probs[0].numpy() * _iou(boxes, _box_of(mask))).sum()))
+        scores.append(float((props.probs[0].numpy() * box_iou(boxes, _box_of(mask)[None])[:, 0]).sum()))
     return float(np.mean(scores))
 
 

@@ -409,15 +409,19 @@ _CHOICES = {
 }
 
 
+def _get(cfg: Config, key: str) -> Any:
+    """The value of a dotted key (``section.name``)."""
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
 def _validate(cfg: Config) -> None:
     for key, choices in _CHOICES.items():
-        section, name = key.split(".")
-        value = getattr(getattr(cfg, section), name)
+        value = _get(cfg, key)
         if value not in choices:
             raise ConfigError(f"{key}={value!r}: choose one of {', '.join(choices)}")
     for key in ("data.size", "detector.input_size"):
-        section, name = key.split(".")
-        value = getattr(getattr(cfg, section), name)
+        value = _get(cfg, key)
         if len(value) != 2 or min(value) <= 0:
             raise ConfigError(f"{key}={value!r}: expected [W, H] with positive values")
     if any(v % 16 for v in cfg.detector.input_size):
@@ -426,12 +430,10 @@ def _validate(cfg: Config) -> None:
     if not 0 < lo < hi <= 1.5:
         raise ConfigError(f"detector.scale_range={cfg.detector.scale_range}: need 0 < s_min < s_max <= 1.5")
     for key in ("train.steps", "inpainter.steps", "train.batch", "inpainter.batch"):
-        section, name = key.split(".")
-        if getattr(getattr(cfg, section), name) < 1:
-            raise ConfigError(f"{key}={getattr(getattr(cfg, section), name)}: must be at least 1")
+        if _get(cfg, key) < 1:
+            raise ConfigError(f"{key}={_get(cfg, key)}: must be at least 1")
     for key in ("train.minutes", "inpainter.minutes"):
-        section, name = key.split(".")
-        if getattr(getattr(cfg, section), name) < 0:
-            raise ConfigError(f"{key}={getattr(getattr(cfg, section), name)}: must be 0 (no time limit) or more")
+        if _get(cfg, key) < 0:
+            raise ConfigError(f"{key}={_get(cfg, key)}: must be 0 (no time limit) or more")
     if cfg.segmenter.crop_size % 16:
         raise ConfigError(f"segmenter.crop_size={cfg.segmenter.crop_size}: must be a multiple of 16")

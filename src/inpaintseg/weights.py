@@ -4,7 +4,7 @@ A *bundle* is an inference checkpoint (``format: inpaintseg-model``: config, D a
 carries the two inpainters, each as ``{"channels": [...], "state": state_dict}`` under ``inpainter`` and
 ``flow_inpainter``. ``Predictor.load`` reads a bundle like any ``model.pt``; ``train.init`` starts D and S from
 its weights and stage 1 starts I (and I_f) from its inpainters. Shipped bundles live in ``inpaintseg/weights/``
-and are named by their file stem (``default``); how they were trained is in docs/model_card.md.
+and are named by their file stem (``default``); how they are trained is in docs/pretraining.md.
 
 ``train.init`` also takes the path of any ``model.pt`` written by training: D and S start from it, and I / I_f
 from the ``inpainter.pt`` / ``flow_inpainter.pt`` beside it when they exist (else from random weights).
@@ -79,8 +79,8 @@ def _architecture_differences(saved: dict[str, Any], cfg: Config) -> list[str]:
             if saved.get(section, {}).get(key) != value]
 
 
-def init_model(model: nn.Module, cfg: Config) -> int:
-    """Load D's and S's weights named by ``cfg.train.init`` into ``model``; returns the step they were saved at.
+def init_model(model: nn.Module, cfg: Config) -> None:
+    """Load D's and S's weights named by ``cfg.train.init`` into ``model``.
     Raises :class:`ConfigError` naming the keys when the detector/segmenter settings differ from the weights'."""
     path = model_path(cfg.train.init)
     payload = load_checkpoint(path, "model")
@@ -89,7 +89,6 @@ def init_model(model: nn.Module, cfg: Config) -> int:
         raise ConfigError(f"train.init={cfg.train.init}: {path} was trained with other network settings ("
                           + "; ".join(diff) + "); use the same preset and sizes, or train.init=none")
     model.load_state_dict(payload["model"])
-    return int(payload.get("step", 0))
 
 
 def init_inpainter(net: nn.Module, cfg: Config, name: str = "inpainter") -> bool:

@@ -84,10 +84,7 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
             print(f"optical flow: {valid:.0%} of the frames have a stabilised flow (the others get no flow "
                   "loss and no flow in their mask target)")
     if grabcut_target and not after_stage1:  # with the inpainter's backgrounds, after stage 1 (run_training)
-        share = attach_mask_targets(bank, progress and distributed.is_main())
-        if distributed.is_main():
-            seeds = "the background error and the flow" if cfg.data.flow else "the background error"
-            print(f"mask targets (GrabCut seeded by {seeds}): {share:.1%} of the pixels are foreground")
+        attach_grabcut_targets(cfg, bank, progress)
     elif wants_grabcut and not grabcut_target:
         cfg.loss.mask_target = "ramp"
         if distributed.is_main():
@@ -96,19 +93,26 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
     return bank
 
 
+def attach_grabcut_targets(cfg: Config, bank: FrameBank, progress: bool = True) -> None:
+    """The GrabCut mask targets of ``loss.mask_target=grabcut`` for a bank with backgrounds (and flows, which then
+    join the seeds)."""
+    share = attach_mask_targets(bank, progress and distributed.is_main())
+    if distributed.is_main():
+        seeds = "the background error and the flow" if cfg.data.flow else "the background error"
+        print(f"mask targets (GrabCut seeded by {seeds}): {share:.1%} of the pixels are foreground")
+
+
 def attach_inpainted(cfg: Config, bank: FrameBank, run_dir: Path, progress: bool = True) -> None:
     """``data.background=inpainted``: each frame's background from the trained inpainter (data/inpainted.py);
     ``both``: per pixel, whichever of the temporal and the inpainted background explains the frame better. Then
     the GrabCut mask targets when the mask term asks for them."""
-    main = distributed.is_main()
     temporal = bank.backgrounds
-    attach_inpainted_backgrounds(bank, load_inpainter(run_dir / "inpainter.pt"), progress=progress and main)
+    attach_inpainted_backgrounds(bank, load_inpainter(run_dir / "inpainter.pt"),
+                                 progress=progress and distributed.is_main())
     if cfg.data.background == "both":
         bank.backgrounds = better_background(bank.frames, temporal, bank.backgrounds)
-    if cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut":
-        share = attach_mask_targets(bank, progress and main)
-        if main:
-            print(f"mask targets (GrabCut seeded by the inpainted background's error): {share:.1%} foreground")
+    if cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut":  # prepare_data kept grabcut for these
+        attach_grabcut_targets(cfg, bank, progress)
 
 
 def train_inpainters(cfg: Config, data: str | Path, run_dir: str | Path, resume: bool = False,
