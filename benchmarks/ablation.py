@@ -10,7 +10,7 @@ every variant and seed this script runs
     python benchmarks/accuracy.py synthetic --out OUT/<variant>_s<seed> [ACCURACY_ARGS]
         train.minutes=M train.seed=SEED data.flow=false <variant overrides> [EXTRA]
 
-in a subprocess, one after the other. ``data.flow=false`` (since session 15, when the cpu preset's flow was turned
+in a subprocess, one after the other. ``data.flow=false`` (since 2026-11-27, when the cpu preset's flow was turned
 on) keeps the paper's ablations without flow; earlier result lines, without it in their overrides, are not
 matched by ``--table-only``. Every variant gets the same stage-2 budget (``train.minutes=M``);
 variants that train the U-Net inpainter (``paper_inpainter``) spend stage 1 (``inpainter.minutes``, 5 in the
@@ -25,8 +25,8 @@ them. Temporal backgrounds are cached in ``<run>/cache``; ``<variant>_s<seed>/ru
 that cache too (files are keyed by sequence, size, offsets and a hash of the frames, so sharing is safe).
 A rerun in an existing folder reuses its ``run/inpainter.pt`` (run_training skips stage 1 when it exists;
 the table notes it). Changing ``--accuracy-args`` data options (``--train-frames``, ``--train-sequences``, ...)
-for an existing ``--out`` does NOT regenerate the data: use a new ``--out``. The session-6/7 tables
-(``benchmarks/ablation.md``) trained on 16 scenes, accuracy.py's default then; it is 48 since session 8, so
+for an existing ``--out`` does NOT regenerate the data: use a new ``--out``. The 2026-11-26 tables
+(``benchmarks/ablation.md``) trained on 16 scenes, accuracy.py's default then; it is 48 now, so
 ``--accuracy-args "--train-sequences 16"`` reproduces those rows.
 
 Results: accuracy.py appends one JSON line per run to ``results.jsonl`` next to it. After the runs this
@@ -122,7 +122,7 @@ OPT_IN: dict[str, list[str]] = {
 
 def run_overrides(variant: str, seed: int, minutes: float, extra: list[str]) -> list[str]:
     """The overrides passed to accuracy.py for one run (also the key that finds its result line)."""
-    # the paper's ablations are without flow: the cpu preset's flow (on since session 15) is turned off for every
+    # the paper's ablations are without flow: the cpu preset's flow (on by default) is turned off for every
     # variant; the opt-in ``flow`` variant turns it on again
     return [f"train.minutes={minutes:g}", f"train.seed={seed}", "data.flow=false", *{**VARIANTS, **OPT_IN}[variant],
             *extra]

@@ -4,11 +4,10 @@
     python benchmarks/accuracy.py davis --data ../shared/data/davis2016-train-240p --out runs/bench_davis [k=v ...]
 
 ``synthetic``: 48 training sequences x 30 frames from seed 0, 16 test sequences x 60 frames from seed 1000
-(disjoint scenes). Until session 3 it was 8 x 60 for training and 4 x 60 for testing: four test sequences
-gave J that moved by +-0.05 with the sequences drawn, and eight training scenes too few for the detector.
-Sessions 3-7 trained on 16 x 30 (``--train-sequences 16``); from session 8, 48 x 30: the detector found the
-figure in every training frame (mAP 1.0) but not in all test frames, and three times as many scenes closed much
-of that gap (BENCHMARKS.md).
+(disjoint scenes). Smaller splits were tried first: with 4 test sequences J moved by +-0.05 with the sequences
+drawn, and 8 training scenes were too few for the detector. With 16 x 30 (``--train-sequences 16``) the
+detector found the figure in every training frame (mAP 1.0) but not in all test frames; three times as many
+scenes closed much of that gap (BENCHMARKS.md).
 ``davis``: trains on the frames without labels and evaluates on the same frames (the protocol of the
 real-footage issue: self-supervised training on unlabeled footage, single-image inference).
 Predictions are refined with ``--refine`` (default ``grabcut``, the predictor's default); the network's own

@@ -50,8 +50,7 @@ class DataConfig:
     (stage 1 on flow images, RUN/flow_inpainter.pt) with the inpainter. Beyond the paper, the flow also joins
     the seeds of the GrabCut mask target (``loss.mask_target=grabcut``; data/mask_target.py) in frames where it
     singles out the background error's core. Inference stays single-image RGB. Off in the ``paper`` preset; on in
-    the ``cpu`` preset since session 15 (DAVIS 2016 train, refined J at 2,000 / 4,500 steps: 0.491 -> 0.581 /
-    0.587 -> 0.631; on the synthetic benchmarks it does not help, BENCHMARKS.md), where ``background=auto``
+    the ``cpu`` preset (its measured effect: docs/method.md), where ``background=auto``
     turns it off again when the frames are not video-like."""
     max_frames: int = 0
     """Use at most this many frames per sequence for training (evenly spaced); 0 = all."""

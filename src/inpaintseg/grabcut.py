@@ -2,7 +2,7 @@
 using Iterated Graph Cuts", SIGGRAPH 2004), as post-processing of the segmenter's output on a single image.
 
 The paper post-processes its masks with a dense CRF (section 3.6; :mod:`inpaintseg.crf`). On both of our
-benchmarks OpenCV's GrabCut, seeded by S's own mask, does better (docs/method.md, session 11): S's mask says
+benchmarks OpenCV's GrabCut, seeded by S's own mask, does better (docs/method.md, deviations table): S's mask says
 roughly where the object is; GrabCut fits colour models (Gaussian mixtures) of the object and of its
 surroundings and re-labels the uncertain pixels by a graph cut that follows image edges. The seeds, from
 the soft mask ``p``:
