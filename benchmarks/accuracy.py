@@ -25,20 +25,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
-from machine import machine_line
+from machine import append_result
 
-from inpaintseg.config import resolve
+from inpaintseg.config import PREDICT, REFINE_CHOICES, resolve
 from inpaintseg.data.synth import generate
 from inpaintseg.demo import TEST_SPLIT, TRAIN_SPLIT
 from inpaintseg.engine.pipeline import run_training
 from inpaintseg.evaluate import run as run_evaluate
-from inpaintseg.predict import REFINE_CHOICES, predict_source
+from inpaintseg.predict import predict_source
 
 
 def shuffle_frames(root: Path, out: Path, seed: int = 0) -> dict[str, list[str]]:
@@ -82,7 +80,7 @@ def main() -> None:
     ap.add_argument("--test-sequences", type=int, default=TEST_SPLIT[0])
     ap.add_argument("--test-frames", type=int, default=TEST_SPLIT[1])
     ap.add_argument("--preset", default="cpu")
-    ap.add_argument("--refine", choices=REFINE_CHOICES, default="grabcut",
+    ap.add_argument("--refine", choices=REFINE_CHOICES, default=PREDICT.refine,
                     help="mask refinement of the headline figures (default grabcut); raw masks are always evaluated")
     ap.add_argument("--model", help="evaluate this model (a model.pt, or default) without training")
     ap.add_argument("--shuffle", action="store_true", help="train and predict on the test frames as one flat, "
@@ -125,8 +123,7 @@ def main() -> None:
         pred_raw = predict("pred_raw", "none")
         r = run_evaluate(pred_raw, gt_root, a.out / "eval_raw.json")
         raw = {"J": r["J_mean"], "F": r["F_mean"], "mAP50": r["mAP50"], "threshold": r["threshold"]}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    record = {
+    append_result({
         "dataset": a.dataset, "camera": a.camera if a.dataset == "synthetic" else None, "preset": a.preset,
         "overrides": a.overrides, "model": a.model, "shuffle": a.shuffle,
         "data": str(a.data) if a.dataset == "davis" else None,
@@ -134,13 +131,8 @@ def main() -> None:
                   if a.dataset == "synthetic" else None),
         "J": result["J_mean"], "F": result["F_mean"], "mAP50": result["mAP50"],
         "threshold": result["threshold"], "refine": a.refine, "raw": raw,
-        "train_s": round(t_train, 1), "predict_s": round(t_pred, 1),
-        "sequences": result["sequences"], "commit": commit,
-        "machine": machine_line(torch.get_num_threads()), "date": time.strftime("%Y-%m-%d %H:%M"),
-    }
-    with open(Path(__file__).parent / "results.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-
+        "train_s": round(t_train, 1), "predict_s": round(t_pred, 1), "sequences": result["sequences"],
+    }, Path(__file__).parent / "results.jsonl")
 
 if __name__ == "__main__":
     main()

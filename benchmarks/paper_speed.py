@@ -36,7 +36,7 @@ def random_bank(n: int, width: int, height: int) -> FrameBank:
 
 
 def seconds_per_step(metrics: Path, warmup: int) -> float:
-    rows = [r for r in read_metrics(metrics) if "time/elapsed_s" in r]
+    rows = [r for r in read_metrics(metrics)[0] if "time/elapsed_s" in r]
     first, last = next(r for r in rows if r["step"] == warmup), rows[-1]
     return (last["time/elapsed_s"] - first["time/elapsed_s"]) / (last["step"] - first["step"])
 

@@ -55,8 +55,9 @@ def _link(target: Path, link: Path) -> None:
 
 
 def build_data(out: Path, davis: Path) -> dict:
-    """Write the synthetic scenes and link the real sequences: ``OUT/data/pretrain`` (frames only) and
-    ``OUT/data/heldout`` (frames and annotations of ``HELD_OUT``). Returns what was linked."""
+    """Write the synthetic scenes and link the real sequences: ``OUT/data/pretrain`` (frames only; what the phases
+    train on), ``OUT/data/heldout`` (frames and annotations of ``HELD_OUT``) and ``OUT/data/seen`` (frames and
+    annotations of the real training sequences, to compare with the held-out ones). Returns what was linked."""
     data = out / "data"
     train = data / "pretrain" / "JPEGImages"
     for camera, seed, sequences in SYNTHETIC:
@@ -72,6 +73,8 @@ def build_data(out: Path, davis: Path) -> dict:
     used = [p.name for p in real if p.name not in HELD_OUT]
     for name in used:
         _link(davis / "JPEGImages" / name, train / f"davis-{name}")
+        for kind in ("JPEGImages", "Annotations"):  # to measure the weights on scenes they have seen
+            _link(davis / kind / name, data / "seen" / kind / name)
     for name in HELD_OUT:
         for kind in ("JPEGImages", "Annotations"):
             _link(davis / kind / name, data / "heldout" / kind / name)
@@ -86,7 +89,9 @@ def phase_config(phase: str, steps: int | None, overrides: list[str]) -> Config:
     fixed = {
         "inpainter": ["data.background=inpainter", "data.flow=false", "inpainter.minutes=0"],
         "flow-inpainter": ["data.background=inpainter", "data.flow=true", "inpainter.minutes=0"],
-        "stage2": ["data.background=temporal", "data.flow=true", "train.minutes=0"],
+        # zoom and colour jitter widen the few real scenes (they joined at stage-2 step 5,900; docs/pretraining.md)
+        "stage2": ["data.background=temporal", "data.flow=true", "train.minutes=0", "train.zoom=1.5",
+                   "train.jitter=0.2"],
     }[phase]
     key = "train.steps" if phase == "stage2" else "inpainter.steps"
     budget = [f"{key}={steps}"] if steps else []

@@ -9,9 +9,8 @@ import numpy as np
 import torch
 
 from inpaintseg.boxes import box_from_mask, box_iou
-from inpaintseg.data.image_io import read_mask
+from inpaintseg.data.image_io import read_mask, resize_image
 from inpaintseg.data.sources import open_source
-from inpaintseg.engine.data import resize_rgb
 from inpaintseg.engine.train_inpainter import load_inpainter, random_holes
 from inpaintseg.models.crop import box_to_xyxy, uncrop
 from inpaintseg.predict import Predictor
@@ -52,7 +51,7 @@ def detection_score(model_path: Path, images: list[np.ndarray], masks: list[np.n
     for image, mask in zip(images, masks, strict=True):
         if not mask.any():
             continue
-        x = torch.from_numpy(resize_rgb(image, predictor.size).copy()).permute(2, 0, 1)[None].float() / 255
+        x = torch.from_numpy(resize_image(image, predictor.size).copy()).permute(2, 0, 1)[None].float() / 255
         props = predictor.model(x)
         boxes = box_to_xyxy(props.boxes[0]).numpy()
         scores.append(float((props.probs[0].numpy() * box_iou(boxes, _box_of(mask)[None])[:, 0]).sum()))
@@ -83,7 +82,7 @@ def mask_contrast(model_path: Path, images: list[np.ndarray], masks: list[np.nda
 def inpainting_error(inpainter_path: Path, images: list[np.ndarray], size: tuple[int, int]) -> float:
     """Mean squared error inside fixed random holes (seeded) of the inpainter's fill, at ``size`` (W, H)."""
     net = load_inpainter(inpainter_path)
-    x = torch.from_numpy(np.stack([resize_rgb(im, size) for im in images])).permute(0, 3, 1, 2).float() / 255
+    x = torch.from_numpy(np.stack([resize_image(im, size) for im in images])).permute(0, 3, 1, 2).float() / 255
     holes = random_holes(len(x), size[1], size[0], 0.2, 0.5, torch.Generator().manual_seed(0))
     err = (net.inpaint(x, holes) - x).pow(2).mean(1, keepdim=True)
     return float((err * holes).sum() / holes.sum())

@@ -70,7 +70,8 @@ def test_sigkill_then_resume_gives_identical_weights(data, tmp_path):
         assert torch.equal(tensor, b["model"][name]), name
 
 
-def test_sigint_saves_a_checkpoint_and_exits_cleanly(data, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_or_sigterm_saves_a_checkpoint_and_exits_cleanly(data, tmp_path, signum):
     run = tmp_path / "run"
     args = [*_train_cmd(data, run), "train.steps=100000", "train.checkpoint_every=100000"]
     # A background job of a non-interactive shell (as CI may run pytest) inherits SIGINT ignored, and so would
@@ -82,7 +83,7 @@ def test_sigint_saves_a_checkpoint_and_exits_cleanly(data, tmp_path):
     deadline = time.monotonic() + 120
     while not (metrics.exists() and metrics.read_text().count("\n") >= 3) and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err

@@ -1,5 +1,7 @@
 """End-to-end training on tiny data: both stages, checkpoints, exact resume, predictor, CLI."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,7 @@ from inpaintseg.cli import main
 from inpaintseg.config import resolve
 from inpaintseg.data.synth import generate
 from inpaintseg.engine.checkpoint import load_checkpoint
-from inpaintseg.engine.pipeline import run_training
+from inpaintseg.engine.pipeline import resolve_settings, run_training
 from inpaintseg.errors import InpaintsegError
 from inpaintseg.evaluate import evaluate
 from inpaintseg.predict import Predictor
@@ -144,6 +146,23 @@ def test_auto_background_falls_back_to_the_inpainter_on_unrelated_images(tmp_pat
     assert saved.data.flow is False  # no flow on images that are not video: no flow inpainter either
     assert (tmp_path / "run" / "inpainter.pt").exists()
     assert not (tmp_path / "run" / "flow_inpainter.pt").exists()
+    decided = {d["key"]: d for d in json.loads((tmp_path / "run" / "decisions.json").read_text())}
+    assert decided["data.background"]["was"] == "auto" and decided["data.background"]["value"] == "inpainter"
+    assert "align" in decided["data.background"]["why"] and decided["data.flow"]["value"] is False
+
+
+def test_resolve_settings_decides_only_what_the_data_leaves_open():
+    cfg = resolve("cpu", overrides=["data.background=auto"])
+    assert [d["key"] for d in resolve_settings(cfg, aligned=0.9)] == ["data.background"]
+    assert cfg.data.background == "temporal" and cfg.data.flow is True and cfg.loss.mask_target == "grabcut"
+    cfg = resolve("cpu", overrides=["data.background=auto"])
+    keys = [d["key"] for d in resolve_settings(cfg, aligned=0.1)]
+    assert keys == ["data.background", "data.flow", "sampling.method", "loss.mask_target"]
+    assert (cfg.data.background, cfg.sampling.method, cfg.loss.mask_target) == ("inpainter", "importance", "ramp")
+    cfg = resolve("cpu", overrides=["data.background=temporal", "loss.w_bg_flow=0", "loss.w_mask_bg=0"])
+    assert [d["key"] for d in resolve_settings(cfg, aligned=0.9)] == ["data.flow"]  # nothing would use the flow
+    cfg = resolve("cpu", overrides=["data.background=temporal"])
+    assert resolve_settings(cfg, aligned=0.0) == []  # an explicit choice is kept
 
 
 def test_auto_background_uses_temporal_on_video(tiny_data, tmp_path):

@@ -32,7 +32,7 @@ from inpaintseg.data.background import (
     background_subtraction_mask,
     temporal_background,
 )
-from inpaintseg.data.image_io import write_png
+from inpaintseg.data.image_io import resize_image, write_png
 from inpaintseg.data.sources import Sequence, Source, open_source
 from inpaintseg.errors import InpaintsegError
 
@@ -53,15 +53,9 @@ def work_size(width: int, height: int, size: tuple[int, int] | None = None) -> t
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _resize(image: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
-    if (image.shape[1], image.shape[0]) == tuple(size):
-        return image
-    return cv2.resize(image, tuple(size), interpolation=interpolation)
-
-
 def _to_png(prob: np.ndarray, width: int, height: int) -> np.ndarray:
     """Soft mask (h, w) float in [0, 1] -> uint8 (height, width) 0..255."""
-    prob = _resize(prob.astype(np.float32), (width, height), cv2.INTER_LINEAR)
+    prob = resize_image(prob.astype(np.float32), (width, height), cv2.INTER_LINEAR)
     return np.round(np.clip(prob, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
@@ -82,7 +76,7 @@ class _ReducedFrames:
 
     def _store(self, i: int, image: np.ndarray) -> np.ndarray:
         self._sizes[i] = (image.shape[1], image.shape[0])
-        small = _resize(image, self.size, cv2.INTER_AREA)
+        small = resize_image(image, self.size, cv2.INTER_AREA)
         self._frames[i] = small
         while len(self._frames) > self.keep:
             self._frames.popitem(last=False)

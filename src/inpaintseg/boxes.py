@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from inpaintseg.config import PREDICT
+
 BOX_FROM_MASK = 0.4
-"""Default ``relative`` of :func:`box_from_mask` (docs/method.md: 0.4 against 0.25, measured on six runs)."""
+"""Default ``relative`` of :func:`box_from_mask` (chosen by mAP; docs/method.md)."""
 
 
 def box_from_mask(mask: np.ndarray, fallback: np.ndarray, relative: float = BOX_FROM_MASK) -> np.ndarray:
@@ -35,8 +37,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
-def select_cells(probs: np.ndarray, boxes: np.ndarray, max_objects: int = 1, nms_iou: float = 0.3,
-                 min_prob: float = 0.05) -> np.ndarray:
+def select_cells(probs: np.ndarray, boxes: np.ndarray, max_objects: int = PREDICT.max_objects,
+                 nms_iou: float = PREDICT.nms_iou, min_prob: float = PREDICT.min_prob) -> np.ndarray:
     """Cells to segment: greedy non-maximum suppression in order of probability.
 
     Args:

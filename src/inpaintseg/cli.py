@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from inpaintseg.config import PREDICT, REFINE_CHOICES
 from inpaintseg.errors import InpaintsegError
 
 
@@ -158,21 +159,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path, help="RUN/model.pt, or default (the weights shipped with the package)")
     p.add_argument("source", type=Path)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--batch", type=int, default=8, help="frames per forward pass (default 8)")
+    p.add_argument("--batch", type=int, default=PREDICT.batch, help=f"frames per forward pass ({PREDICT.batch})")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--save", default="masks",
                    help="comma-separated outputs: masks (PNGs + detections.json), coco (coco.json), "
                         "overlay (overlay/<seq>/<frame>.jpg), video (overlay/<seq>.mp4), grid (figure-6 view); "
                         "default masks")
-    p.add_argument("--max-objects", type=int, default=1, help="objects per frame: top-K cells after NMS (default 1)")
-    p.add_argument("--nms-iou", type=float, default=0.3, help="NMS IoU threshold between boxes (default 0.3)")
-    p.add_argument("--min-prob", type=float, default=0.05,
-                   help="cells below this probability are not extra objects (default 0.05)")
-    p.add_argument("--refine", choices=("grabcut", "crf", "none"), default="grabcut",
-                   help="refine masks on the image's colours: grabcut seeded by the mask (default), crf (dense CRF, "
-                        "needs inpaintseg[crf]) or none (the segmenter's mask as it is; fastest)")
-    p.add_argument("--tta", action="store_true", help="average each mask with the mirrored image's (S runs twice)")
-    p.add_argument("--threshold", type=float, default=0.5, help="mask threshold for COCO RLEs/outlines (0.5)")
+    p.add_argument("--max-objects", type=int, default=PREDICT.max_objects,
+                   help=f"objects per frame: top-K cells after NMS ({PREDICT.max_objects})")
+    p.add_argument("--nms-iou", type=float, default=PREDICT.nms_iou,
+                   help=f"NMS IoU threshold between boxes ({PREDICT.nms_iou})")
+    p.add_argument("--min-prob", type=float, default=PREDICT.min_prob,
+                   help=f"cells below this probability are not extra objects ({PREDICT.min_prob})")
+    p.add_argument("--refine", choices=REFINE_CHOICES, default=PREDICT.refine,
+                   help=f"refine masks on the image's colours: grabcut seeded by the mask, crf (dense CRF, "
+                        f"needs inpaintseg[crf]) or none (the segmenter's mask as it is; fastest) ({PREDICT.refine})")
+    p.add_argument("--tta", action="store_true", default=PREDICT.flip_tta,
+                   help="average each mask with the mirrored image's (S runs twice)")
+    p.add_argument("--threshold", type=float, default=PREDICT.threshold,
+                   help=f"mask threshold for COCO RLEs/outlines ({PREDICT.threshold})")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("demo", help="synthetic benchmark -> train -> predict -> evaluate, on built-in data")

@@ -6,8 +6,11 @@ Two presets:
   128x128 on a ResNet-18 (8x8 grid), S with a ResNet-50 encoder, 128x128 crops, 856-d bottleneck, inpainter
   U-Net 8..256 channels, Adam 1e-3 (decoder 1e-4), batch 16, 200k + 100k iterations, loss weights
   0.1/1/2/0.25/0.1, eps 0.001, tau 0.005, boxes 0.2..0.8 of the image side, hole = box enlarged by 15%.
-- ``cpu``: the same method sized to train in minutes on 2 CPU cores (smaller images, crops and encoders,
-  time budgets instead of iteration counts).
+- ``cpu``: the paper's configuration with two sets of differences: ``CPU_SIZES`` (smaller images, crops and
+  encoders, time budgets: trains in minutes on 2 CPU cores) and ``CPU_DEVIATIONS`` (changes to the method that
+  made it learn within such a budget).
+
+``PREDICT`` holds the prediction defaults (``PredictOptions``), used by the CLI, ``Predictor`` and benchmarks.
 
 Overrides use dotted keys: ``train.minutes=40``, ``loss.w_bg=1``, ``detector.scale_range=[0.1,0.6]``.
 An unknown key is an error that suggests the closest valid key.
@@ -83,7 +86,7 @@ class DetectorConfig:
     scale_range: list[float] = field(default_factory=lambda: [0.2, 0.8])
     """Box width and height as a fraction of the image side: s_min + (s_max - s_min) * sigmoid(.)."""
     offset_range: float = 1.5
-    """Maximum centre offset from the cell centre, in box widths (paper: 1.5)."""
+    """Maximum centre offset from the cell centre, in cell sizes (paper: 1.5)."""
     border: int = 1
     """Rings of border cells whose probability is forced to 0 (paper: 1)."""
 
@@ -192,6 +195,14 @@ class TrainConfig:
     ema: float = 0.0
     """Beyond the paper: ``model.pt`` holds an exponential moving average of D's and S's weights (and buffers)
     with this decay; the first ``1 / (1 - ema)`` steps are a plain running mean. 0 = the last weights (paper)."""
+    zoom: float = 1.0
+    """Beyond the paper: each stage-2 training image, with its background, flow and mask target, is a random
+    window of 1/z of the frame's side resized to the frame, z uniform in [1, zoom]: more object sizes and places
+    than the footage shows. 1 = off (the paper)."""
+    jitter: float = 0.0
+    """Beyond the paper: brightness, contrast and saturation of each stage-2 training image and of its background
+    scaled by the same random factors, uniform in [1 - jitter, 1 + jitter]: more appearances than the footage
+    shows. 0 = off (the paper)."""
     log_every: int = 25
     image_every: int = 250
     checkpoint_every: int = 500
@@ -201,7 +212,7 @@ class TrainConfig:
     precision: str = "auto"
     """Precision of the networks' forward passes in stage 2: ``bf16`` (autocast; losses stay float32),
     ``fp32``, or ``auto`` = bf16 where the device computes it natively (CUDA with bf16, CPUs with AVX-512 BF16
-    or AMX), else fp32. On this project's 2-core CPU bf16 makes a step 1.5x faster (BENCHMARKS.md)."""
+    or AMX), else fp32 (bf16 emulated on a CPU without those instructions is slower than fp32)."""
 
 
 @dataclass
@@ -224,43 +235,79 @@ class Config:
         atomic_write_text(path, self.to_yaml())
 
 
+REFINE_CHOICES = ("grabcut", "crf", "none")
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """How ``inpaintseg predict``, ``Predictor`` and the benchmarks predict: the one home of the defaults."""
+
+    max_objects: int = 1
+    """Objects per image: the most probable cells after non-maximum suppression (1 = the paper's argmax)."""
+    nms_iou: float = 0.3
+    """A cell is dropped when its box overlaps a kept box with IoU above this."""
+    min_prob: float = 0.05
+    """Cells below this probability are never extra objects (the most probable cell always is one)."""
+    refine: str = "grabcut"
+    """How each mask is refined on the image's colours: ``grabcut``, ``crf`` or ``none`` (see ``Predictor``)."""
+    flip_tta: bool = False
+    """Average each mask with the mirrored image's (S runs twice)."""
+    threshold: float = 0.5
+    """Binarises soft masks for COCO RLEs and overlay outlines."""
+    batch: int = 8
+    """Frames per forward pass."""
+
+
+PREDICT = PredictOptions()
+"""The prediction defaults."""
+
+
 PRESETS = ("paper", "cpu")
 
 
+CPU_SIZES: dict[str, Any] = {
+    # the paper's networks and data made smaller, and budgets in minutes: trains on 2 CPU cores
+    "data.size": [160, 96],
+    "detector.backbone": "small",
+    "segmenter.encoder": "small",
+    "segmenter.width": 32,
+    "segmenter.crop_size": 64,
+    "segmenter.latent": 128,
+    "segmenter.global_latent": 64,
+    "segmenter.decoder_channels": [128, 64, 32, 16],
+    "inpainter.steps": 100_000,
+    "inpainter.minutes": 5.0,
+    "train.minutes": 18.0,
+    "train.pretrained": "none",  # ImageNet weights cannot be assumed offline
+}
+"""The ``cpu`` preset's sizes and budgets: where it differs from the paper's because of the hardware."""
+
+CPU_DEVIATIONS: dict[str, Any] = {
+    # changes to the method that made it learn within such a budget (docs/method.md: each one's measured effect)
+    "data.background": "auto",
+    "data.flow": True,
+    "sampling.method": "exhaustive",
+    "loss.reward": "excess",
+    "loss.normalize_reward": True,
+    "loss.baseline": True,
+    "loss.w_box_fit": 100.0,
+    "loss.w_scale_reg": 1.0,
+    "loss.w_mask_bg": 1.0,
+    "loss.mask_target": "grabcut",
+    "loss.perceptual_region": "hole",
+    "detector.scale_range": [0.1, 0.9],
+    "train.decoder_lr": 1e-3,
+    "segmenter.mask_skips": True,
+    "train.ema": 0.998,
+}
+"""The ``cpu`` preset's deviations from the paper's method."""
+
+
 def _cpu_preset() -> Config:
-    """The paper's method sized for 2 CPU cores: minutes of training, not days, with the deviations that
-    made it learn within such a budget (docs/method.md gives each one and its measured effect)."""
+    """The paper's configuration with :data:`CPU_SIZES` and :data:`CPU_DEVIATIONS` applied."""
     cfg = Config()
-    cfg.data.background = "auto"
-    cfg.data.flow = True
-    cfg.sampling.method = "exhaustive"
-    cfg.loss.reward = "excess"
-    cfg.loss.normalize_reward = True
-    cfg.loss.baseline = True
-    cfg.loss.w_box_fit = 100.0
-    cfg.loss.w_scale_reg = 1.0
-    cfg.loss.w_mask_bg = 1.0
-    cfg.loss.mask_target = "grabcut"
-    cfg.loss.perceptual_region = "hole"
-    cfg.detector.scale_range = [0.1, 0.9]
-    cfg.train.decoder_lr = 1e-3
-    cfg.data.size = [160, 96]
-    cfg.inpainter.channels = [8, 16, 32, 64, 128, 256]
-    cfg.inpainter.steps = 100_000
-    cfg.inpainter.minutes = 5.0
-    cfg.detector.input_size = [128, 128]
-    cfg.detector.backbone = "small"
-    cfg.segmenter.encoder = "small"
-    cfg.segmenter.width = 32
-    cfg.segmenter.crop_size = 64
-    cfg.segmenter.latent = 128
-    cfg.segmenter.global_latent = 64
-    cfg.segmenter.decoder_channels = [128, 64, 32, 16]
-    cfg.segmenter.mask_skips = True
-    cfg.train.pretrained = "none"
-    cfg.train.ema = 0.998
-    cfg.train.steps = 100_000
-    cfg.train.minutes = 18.0
+    for key, value in {**CPU_SIZES, **CPU_DEVIATIONS}.items():
+        set_key(cfg, key, value)
     return cfg
 
 
@@ -408,7 +455,7 @@ _CHOICES = {
 }
 
 
-def _get(cfg: Config, key: str) -> Any:
+def get_key(cfg: Config, key: str) -> Any:
     """The value of a dotted key (``section.name``)."""
     section, name = key.split(".")
     return getattr(getattr(cfg, section), name)
@@ -416,11 +463,11 @@ def _get(cfg: Config, key: str) -> Any:
 
 def _validate(cfg: Config) -> None:
     for key, choices in _CHOICES.items():
-        value = _get(cfg, key)
+        value = get_key(cfg, key)
         if value not in choices:
             raise ConfigError(f"{key}={value!r}: choose one of {', '.join(choices)}")
     for key in ("data.size", "detector.input_size"):
-        value = _get(cfg, key)
+        value = get_key(cfg, key)
         if len(value) != 2 or min(value) <= 0:
             raise ConfigError(f"{key}={value!r}: expected [W, H] with positive values")
     if any(v % 16 for v in cfg.detector.input_size):
@@ -429,10 +476,10 @@ def _validate(cfg: Config) -> None:
     if not 0 < lo < hi <= 1.5:
         raise ConfigError(f"detector.scale_range={cfg.detector.scale_range}: need 0 < s_min < s_max <= 1.5")
     for key in ("train.steps", "inpainter.steps", "train.batch", "inpainter.batch"):
-        if _get(cfg, key) < 1:
-            raise ConfigError(f"{key}={_get(cfg, key)}: must be at least 1")
+        if get_key(cfg, key) < 1:
+            raise ConfigError(f"{key}={get_key(cfg, key)}: must be at least 1")
     for key in ("train.minutes", "inpainter.minutes"):
-        if _get(cfg, key) < 0:
-            raise ConfigError(f"{key}={_get(cfg, key)}: must be 0 (no time limit) or more")
+        if get_key(cfg, key) < 0:
+            raise ConfigError(f"{key}={get_key(cfg, key)}: must be 0 (no time limit) or more")
     if cfg.segmenter.crop_size % 16:
         raise ConfigError(f"segmenter.crop_size={cfg.segmenter.crop_size}: must be a multiple of 16")

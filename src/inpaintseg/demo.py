@@ -33,11 +33,10 @@ def run_demo(out: str | Path = "demo", overrides: list[str] = (), camera: str = 
     print(f"[1/4] synthetic {camera} benchmark -> {out / 'data'}")
     generate(train_root, camera=camera, sequences=train_sequences, frames=train_frames, seed=0, progress=True)
     generate(test_root, camera=camera, sequences=test_sequences, frames=test_frames, seed=1000, progress=True)
-    # 12 minutes of stage 2 keep the whole demo within 15 minutes on 2 cores (about 2.5 more go to making the data,
-    # the backgrounds and mask targets, predicting with the GrabCut refinement and evaluating; 12.5 minutes took
-    # too close to 15 minutes in all on an AVX2 machine). Without the cpu preset's optical flow: on the
-    # synthetic benchmarks the temporal background already finds the figures and the flow did not raise J
-    # (BENCHMARKS.md), while computing it would push the demo past 15 minutes. A user's override wins.
+    # DEMO_TRAIN_MINUTES of stage 2 leave room within 15 minutes on 2 cores for making the data, the backgrounds
+    # and mask targets, predicting with the GrabCut refinement and evaluating. Without the cpu preset's optical
+    # flow: on the synthetic benchmarks the temporal background already finds the figures and the flow did not
+    # raise J (CHANGELOG.md), while computing it would push the demo past 15 minutes. A user's override wins.
     cfg = resolve("cpu", overrides=[f"train.minutes={DEMO_TRAIN_MINUTES}", "data.flow=false", *overrides])
     print("[2/4] training (stage 1 inpainter, stage 2 detector + segmenter)")
     model = run_training(cfg, train_root, out / "run")

@@ -55,9 +55,12 @@ import torch
 from inpaintseg.boxes import box_iou
 from inpaintseg.config import Config, from_dict
 from inpaintseg.config import load as load_config
+from inpaintseg.data.background import background_error
+from inpaintseg.data.image_io import resize_image
 from inpaintseg.data.sources import Sequence, Source, open_source
 from inpaintseg.engine.checkpoint import load_checkpoint
-from inpaintseg.engine.data import attach_backgrounds, evenly_spaced, load_frames, resize_rgb
+from inpaintseg.engine.data import attach_backgrounds, evenly_spaced, load_frames
+from inpaintseg.engine.logger import read_metrics
 from inpaintseg.errors import DataError
 from inpaintseg.io import atomic_write_text
 from inpaintseg.metrics import jaccard
@@ -90,17 +93,7 @@ def read_train_metrics(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "missing: no training metrics (is this a stage-2 run folder?)")
-    rows = []
-    for k, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(path, f"line {k} is not JSON ({e.msg})") from None
-        if isinstance(row, dict) and "vital/p_max" in row:
-            rows.append(row)
-    return rows
+    return [row for row in read_metrics(path)[0] if "vital/p_max" in row]
 
 
 def _mean(values: list) -> float | None:
@@ -176,15 +169,10 @@ def vital_summary(rows: list[dict], scale_range: tuple[float, float], inner_grid
 # -- part 2a: background contrast ------------------------------------------------------------------------------
 
 
-def error_map_np(estimate: np.ndarray, image: np.ndarray) -> np.ndarray:
-    """Per-pixel squared error, mean over channels: (H,W,3) float in [0,1] twice -> (H,W) float64."""
-    return ((estimate.astype(np.float64) - image.astype(np.float64)) ** 2).mean(axis=-1)
-
-
 def background_contrast(image: np.ndarray, background: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
     """(object error, background error): mean of the error map of ``background`` against ``image`` (both
     (H,W,3) float in [0,1]) over ``mask`` (H,W bool) pixels and over the other pixels (nan if none)."""
-    err = error_map_np(background, image)
+    err = background_error(background, image)
     mask = mask.astype(bool)
     obj = float(err[mask].mean()) if mask.any() else float("nan")
     bg = float(err[~mask].mean()) if (~mask).any() else float("nan")
@@ -273,7 +261,7 @@ def model_stats(predictor: Predictor, image: np.ndarray, gt: np.ndarray) -> dict
     """Detector and mask figures of one frame: ``image`` RGB uint8 (H,W,3), ``gt`` (H,W) bool (not empty)."""
     h, w = gt.shape
     pred = predictor.predict(image)
-    small = resize_rgb(image, predictor.size)
+    small = resize_image(image, predictor.size)
     x = torch.from_numpy(small).permute(2, 0, 1)[None].float().div(255.0).to(predictor.device)
     with torch.no_grad():
         props = predictor.model(x)
@@ -358,7 +346,7 @@ def sequence_stats(cfg: Config, source: Source, seq: Sequence, run_dir: Path, pr
             frame, background = bgs[names[i]]
             row["object_error"], row["background_error"] = background_contrast(frame, background, small_gt)
         elif inpainter is not None and small_gt.any():
-            frame = resize_rgb(image, size) / 255.0
+            frame = resize_image(image, size) / 255.0
             row["object_error"], row["background_error"] = inpainter_contrast(inpainter, frame, small_gt,
                                                                               cfg.loss.hole_expand)
         row.update(model_stats(predictor, image, gt))

@@ -142,6 +142,55 @@ def _progress(items: Sequence[_Frame], enabled: bool, desc: str) -> Iterable[_Fr
     return tqdm(items, desc=desc, unit="frame")
 
 
+def _gt_frame(frame: _Frame) -> tuple[np.ndarray, np.ndarray]:
+    """The frame's annotation as read (H,W) labels, and its foreground (H,W) bool."""
+    labels = read_mask(frame.gt_path)
+    if labels.ndim == 3:
+        labels = labels[..., 0]
+    return labels, labels > 0
+
+
+def _jaccard_pass(
+    frames: Sequence[_Frame], thresholds: np.ndarray, with_boxes: bool, progress: bool
+) -> tuple[dict[str, list[np.ndarray]], dict[FrameKey, list[list[float]]], int, int]:
+    """Pass 1: J of every frame at every threshold, per sequence, and the annotated boxes when ``with_boxes``.
+    Returns (curves per sequence, boxes per frame, missing predictions, resized predictions)."""
+    j_curves: dict[str, list[np.ndarray]] = {}
+    gt_boxes: dict[FrameKey, list[list[float]]] = {}
+    missing = resized = 0
+    for frame in _progress(frames, progress, "J"):
+        labels, gt = _gt_frame(frame)
+        if frame.pred_path.is_file():
+            soft, was_resized = read_soft_mask(frame.pred_path, gt.shape)
+            resized += was_resized
+        else:
+            soft = np.zeros(gt.shape, np.uint8)
+            missing += 1
+        j_curves.setdefault(frame.sequence, []).append(jaccard_at_thresholds(soft, gt, thresholds))
+        if with_boxes:
+            gt_boxes[(frame.sequence, frame.name)] = [box for _, box in boxes_from_labels(labels)]
+    if missing:
+        log.warning("%d of %d prediction files are missing (counted as empty masks)", missing, len(frames))
+    if resized:
+        log.warning("%d prediction(s) differ in size from their ground truth and were resized", resized)
+    return j_curves, gt_boxes, missing, resized
+
+
+def _boundary_pass(frames: Sequence[_Frame], threshold: float, progress: bool) -> dict[str, list[float]]:
+    """Pass 2: F of every frame at the chosen threshold only (the masks are read again rather than held)."""
+    level = int(threshold_levels([threshold])[0])  # soft >= level  <=>  soft / 255 >= threshold
+    f_values: dict[str, list[float]] = {}
+    for frame in _progress(frames, progress, "F"):
+        _, gt = _gt_frame(frame)
+        if frame.pred_path.is_file():
+            soft, _ = read_soft_mask(frame.pred_path, gt.shape)
+            pred = soft >= level
+        else:
+            pred = np.zeros(gt.shape, bool)
+        f_values.setdefault(frame.sequence, []).append(f_measure(pred, gt))
+    return f_values
+
+
 def evaluate(
     pred_root: str | Path,
     gt_root: str | Path,
@@ -163,7 +212,6 @@ def evaluate(
     if thresholds.size == 0:
         raise ValueError("need at least one threshold")
     sequences = _gt_sequences(find_annotations(gt_root))
-
     extra = sorted(
         p.name
         for p in pred_root.iterdir()
@@ -171,7 +219,6 @@ def evaluate(
     )
     if extra:
         log.warning("ignored %d prediction sequence(s) absent from the GT: %s", len(extra), ", ".join(extra))
-
     frames = [
         _Frame(seq, name, gt_path, pred_root / seq / f"{name}.png")
         for seq, seq_frames in sequences.items()
@@ -180,53 +227,19 @@ def evaluate(
     det_path = pred_root / DETECTIONS_FILE
     dets = read_detections(det_path) if det_path.is_file() else None
 
-    # Pass 1: J of every frame at every threshold (and GT boxes when there are detections).
-    j_curves: dict[str, list[np.ndarray]] = {seq: [] for seq in sequences}
-    gt_boxes: dict[FrameKey, list[list[float]]] = {}
-    missing = resized = 0
-    for frame in _progress(frames, progress, "J"):
-        labels = read_mask(frame.gt_path)
-        if labels.ndim == 3:
-            labels = labels[..., 0]
-        gt = labels > 0
-        if frame.pred_path.is_file():
-            soft, was_resized = read_soft_mask(frame.pred_path, gt.shape)
-            resized += was_resized
-        else:
-            soft = np.zeros(gt.shape, np.uint8)
-            missing += 1
-        j_curves[frame.sequence].append(jaccard_at_thresholds(soft, gt, thresholds))
-        if dets is not None:
-            gt_boxes[(frame.sequence, frame.name)] = [box for _, box in boxes_from_labels(labels)]
-    if missing:
-        log.warning("%d of %d prediction files are missing (counted as empty masks)", missing, len(frames))
-    if resized:
-        log.warning("%d prediction(s) differ in size from their ground truth and were resized", resized)
-
-    seq_curves = {seq: np.stack(curves).mean(axis=0) for seq, curves in j_curves.items()}
+    j_curves, gt_boxes, missing, resized = _jaccard_pass(frames, thresholds, dets is not None, progress)
+    seq_curves = {seq: np.stack(j_curves[seq]).mean(axis=0) for seq in sequences}
     mean_curve = np.mean(np.stack(list(seq_curves.values())), axis=0)
     best = int(np.argmax(mean_curve))
     threshold = float(thresholds[best])
-    level = int(threshold_levels([threshold])[0])  # soft >= level  <=>  soft / 255 >= threshold
-
-    # Pass 2: F at the chosen threshold only (reread the masks rather than hold them all in memory).
-    f_values: dict[str, list[float]] = {seq: [] for seq in sequences}
-    for frame in _progress(frames, progress, "F"):
-        labels = read_mask(frame.gt_path)
-        gt = (labels[..., 0] if labels.ndim == 3 else labels) > 0
-        if frame.pred_path.is_file():
-            soft, _ = read_soft_mask(frame.pred_path, gt.shape)
-            pred = soft >= level
-        else:
-            pred = np.zeros(gt.shape, bool)
-        f_values[frame.sequence].append(f_measure(pred, gt))
+    f_values = _boundary_pass(frames, threshold, progress)
 
     per_seq = {
         seq: {"J": float(seq_curves[seq][best]), "F": float(np.mean(f_values[seq]))} for seq in sequences
     }
     j_mean = float(np.mean([v["J"] for v in per_seq.values()]))
     f_mean = float(np.mean([v["F"] for v in per_seq.values()]))
-    recall = float(np.mean([np.mean(np.stack(c)[:, best] > 0.5) for c in j_curves.values()]))
+    recall = float(np.mean([np.mean(np.stack(j_curves[seq])[:, best] > 0.5) for seq in sequences]))
     map50 = average_precision_50(gt_boxes, dets) if dets else None
     return {
         "threshold": threshold,

@@ -3,7 +3,7 @@
 The exported graph (:class:`InferenceGraph`) takes one input and gives four outputs:
 
 - ``image`` (B, 3, H, W) float32 RGB in [0, 1] at the training resolution ``cfg.data.size = (W, H)``
-  (resize frames to it first, e.g. with ``engine.data.resize_rgb``);
+  (resize frames to it first, e.g. with ``data.image_io.resize_image``);
 - ``probs`` (B, C) float32 cell probabilities, C = G_h * G_w cells in row-major order; the border ring of
   cells has logit -inf and so probability exactly 0;
 - ``boxes`` (B, C, 4) float32 every cell's proposal, (cx, cy, w, h) as fractions of the image;

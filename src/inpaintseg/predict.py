@@ -38,11 +38,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from inpaintseg.boxes import BOX_FROM_MASK, box_from_mask, select_cells
-from inpaintseg.config import Config
+from inpaintseg.config import PREDICT, REFINE_CHOICES, Config
 from inpaintseg.crf import CRFParams, refine_mask, require_crf
+from inpaintseg.data.image_io import resize_image
 from inpaintseg.data.sources import Frame, open_source
 from inpaintseg.engine import distributed
-from inpaintseg.engine.data import parallel_map, resize_rgb
+from inpaintseg.engine.data import parallel_map
 from inpaintseg.errors import ConfigError, DataError
 from inpaintseg.grabcut import GrabCutParams, refine_grabcut
 from inpaintseg.models.crop import box_to_xyxy, crop, uncrop
@@ -52,7 +53,6 @@ from inpaintseg.sharding import shard_frames, shard_source
 from inpaintseg.weights import load_model
 from inpaintseg.writers import OutputWriters, parse_save
 
-REFINE_CHOICES = ("grabcut", "crf", "none")
 CROP_SOURCE_MAX = 4
 """S's crop from an image larger than the working size comes from the image shrunk (area interpolation) to at
 most this many times the working size."""
@@ -68,24 +68,24 @@ class Predictor:
     ``box_from_mask``: the reported box is the tight box around the mask's pixels above this fraction of the
     mask's maximum (the detector's box is the crop window, typically wider than the object); 0 reports the
     detector's box unchanged (the paper's output). The detector's boxes are kept in ``Prediction.proposals``.
-    ``max_objects``, ``nms_iou``, ``min_prob``: see :func:`select_cells` (defaults: one object, the argmax).
-    ``refine``: how each mask is refined on the image's colours. ``grabcut`` (default): the mean of S's mask
-    and GrabCut's label seeded by it (:func:`~inpaintseg.grabcut.refine_grabcut`; DAVIS 240p J +0.03 / F +0.04,
-    synthetic J +0.10 / F +0.11; 30-100 ms per object on one core). ``crf``: the dense CRF's posterior (needs
-    ``inpaintseg[crf]``). ``none``: S's mask as it is (the network's output; fastest).
-    ``flip_tta``: the mask is the mean of S's mask for the box and the mirrored mask for the mirrored image and
-    box (test-time augmentation; S runs twice, D once; on the synthetic benchmark J +0.01, F +0.03).
+    ``max_objects``, ``nms_iou``, ``min_prob``: see :func:`select_cells`; defaults for these and the others in
+    ``config.PREDICT``. ``refine``: how each mask is refined on the image's colours. ``grabcut`` (default): the
+    mean of S's mask and GrabCut's label seeded by it (:func:`~inpaintseg.grabcut.refine_grabcut`). ``crf``: the
+    dense CRF's posterior (needs ``inpaintseg[crf]``). ``none``: S's mask as it is (the network's output;
+    fastest). ``flip_tta``: the mask is the mean of S's mask for the box and the mirrored mask for the mirrored
+    image and box (test-time augmentation; S runs twice, D once). Measured effects: docs/method.md.
 
     D always sees the image resized to the working size (``cfg.data.size``). S's crop comes from that resized
     image when the image is not larger (as in training), else from the image itself (shrunk to at most
     ``CROP_SOURCE_MAX`` x the working size, antialiased by ``CROP_SUPERSAMPLE``): details finer than the working
-    size reach S (DAVIS 240p, two 60-minute models: F +0.006 / +0.007, J +0.001 / +0.002).
+    size reach S.
     """
 
     def __init__(self, model: InpaintSegModel, cfg: Config, device: str | torch.device = "cpu",
-                 box_from_mask: float = BOX_FROM_MASK, *, max_objects: int = 1, nms_iou: float = 0.3,
-                 min_prob: float = 0.05, refine: str = "grabcut", crf_params: CRFParams | None = None,
-                 grabcut_params: GrabCutParams | None = None, flip_tta: bool = False) -> None:
+                 box_from_mask: float = BOX_FROM_MASK, *, max_objects: int = PREDICT.max_objects,
+                 nms_iou: float = PREDICT.nms_iou, min_prob: float = PREDICT.min_prob, refine: str = PREDICT.refine,
+                 crf_params: CRFParams | None = None, grabcut_params: GrabCutParams | None = None,
+                 flip_tta: bool = PREDICT.flip_tta) -> None:
         if int(max_objects) != max_objects or max_objects < 1:
             raise ConfigError(f"max_objects must be a positive integer, got {max_objects!r}")
         if not 0.0 <= nms_iou <= 1.0:
@@ -126,7 +126,7 @@ class Predictor:
         """
         if not images:
             return []
-        small = np.stack([resize_rgb(im, self.size) for im in images])
+        small = np.stack([resize_image(im, self.size) for im in images])
         x = torch.from_numpy(small).permute(0, 3, 1, 2).float().div(255.0).to(self.device)
         props = self.model(x)
         probs = props.probs.float().cpu().numpy()  # (B, C)
@@ -182,7 +182,7 @@ class Predictor:
             if len(rows) == 0 or (im.shape[0] <= h and im.shape[1] <= w):
                 continue
             scale = min(1.0, CROP_SOURCE_MAX * w / im.shape[1], CROP_SOURCE_MAX * h / im.shape[0])
-            src = resize_rgb(im, (max(1, round(im.shape[1] * scale)), max(1, round(im.shape[0] * scale))))
+            src = resize_image(im, (max(1, round(im.shape[1] * scale)), max(1, round(im.shape[0] * scale))))
             t = torch.tensor(src).permute(2, 0, 1)[None].float().div(255.0).to(self.device)  # copy: may be read-only
             fine = crop(t.expand(len(rows), -1, -1, -1), boxes[rows], size * CROP_SUPERSAMPLE)
             patches[rows] = F.avg_pool2d(fine, CROP_SUPERSAMPLE).to(patches.dtype)
@@ -216,10 +216,10 @@ class Predictor:
 
 
 def predict_source(
-    model_path: str | Path, source: str | Path, out: str | Path, batch: int = 8, device: str = "cpu",
+    model_path: str | Path, source: str | Path, out: str | Path, batch: int = PREDICT.batch, device: str = "cpu",
     progress: bool = True, sequences: Iterable[str] | None = None, *, save: str | Iterable[str] = ("masks",),
-    max_objects: int = 1, nms_iou: float = 0.3, min_prob: float = 0.05, refine: str = "grabcut",
-    flip_tta: bool = False, threshold: float = 0.5,
+    max_objects: int = PREDICT.max_objects, nms_iou: float = PREDICT.nms_iou, min_prob: float = PREDICT.min_prob,
+    refine: str = PREDICT.refine, flip_tta: bool = PREDICT.flip_tta, threshold: float = PREDICT.threshold,
 ) -> Path:
     """Predict every frame of ``source`` (image, folder, DAVIS root, video, folder of videos) and write the
     ``save`` outputs under ``out`` (see the module docstring); returns ``out``.

@@ -31,7 +31,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from inpaintseg.data.image_io import IMAGE_SUFFIXES, read_image, read_mask
+from inpaintseg.data.image_io import IMAGE_SUFFIXES, read_image, read_mask, resize_image
+from inpaintseg.engine.logger import read_metrics
 from inpaintseg.errors import DataError
 from inpaintseg.evaluate import find_annotations, read_soft_mask
 from inpaintseg.io import atomic_write_text
@@ -75,27 +76,6 @@ def read_eval_json(path: str | Path) -> dict:
         if not isinstance(v, dict) or not _is_number(v.get("J")) or not _is_number(v.get("F")):
             raise DataError(path, f"sequence {name!r}: expected {{'J': number, 'F': number}}")
     return data
-
-
-def read_metrics_lenient(path: str | Path) -> tuple[list[dict], int]:
-    """JSON-lines metrics -> (records, number of unreadable lines skipped).
-
-    A killed training can leave a half-written last line; such lines are skipped, not fatal.
-    """
-    records, bad = [], 0
-    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            bad += 1
-            continue
-        if isinstance(rec, dict):
-            records.append(rec)
-        else:
-            bad += 1
-    return records, bad
 
 
 def curve(records: Sequence[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -273,13 +253,11 @@ def overlay_frame(image: np.ndarray, soft: np.ndarray, gt: np.ndarray,
     1 px wide in ``GT_COLOR`` on top.
     """
     h, w = gt.shape
-    if image.shape[:2] != (h, w):
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    image = resize_image(image, (w, h), cv2.INTER_AREA)
     scale = min(1.0, max_side / max(h, w))
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        soft = cv2.resize(soft, size, interpolation=cv2.INTER_AREA)
+        image, soft = resize_image(image, size, cv2.INTER_AREA), resize_image(soft, size, cv2.INTER_AREA)
         gt = cv2.resize(gt.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
     a = 0.6 * soft.astype(np.float32)[..., None] / 255.0
     out = image.astype(np.float32) * (1 - a) + np.array(PRED_COLOR, np.float32) * a
@@ -371,7 +349,7 @@ def _metrics_section(result: dict | None, source: str) -> str:
 def _curves_section(path: Path, prefixes: Sequence[str], first: Sequence[str] = ()) -> str:
     if not path.is_file():
         return f'<p class="note">no {_esc(path.name)} in the run folder</p>'
-    records, bad = read_metrics_lenient(path)
+    records, bad = read_metrics(path, lenient=True)
     keys = chart_keys(records, prefixes, first)
     notes = f"{len(records)} logged steps"
     if bad:

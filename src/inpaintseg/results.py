@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pycocotools.mask as mask_util
 
+from inpaintseg.config import PREDICT
 from inpaintseg.data.image_io import write_png
 
 COCO_CATEGORY = {"id": 1, "name": "object"}
@@ -70,7 +71,7 @@ class Prediction:
                 write_png(paths[-1], to_uint8(m))
         return paths
 
-    def to_coco(self, image_id: int, threshold: float = 0.5, first_id: int = 1) -> list[dict]:
+    def to_coco(self, image_id: int, threshold: float = PREDICT.threshold, first_id: int = 1) -> list[dict]:
         """COCO annotation dicts, one per object (ids ``first_id``, ``first_id + 1``, ...).
 
         ``bbox`` = [x, y, w, h] pixels from ``boxes``; ``segmentation`` = RLE of ``mask >= threshold``

@@ -12,6 +12,7 @@ import av
 import cv2
 import numpy as np
 
+from inpaintseg.data.image_io import resize_image
 from inpaintseg.data.sources import Frame, Sequence, _fit_size
 from inpaintseg.errors import DataError
 from inpaintseg.io import atomic_open
@@ -300,8 +301,7 @@ class VideoWriter:
         if self._size is None:
             self._size = (w, h)
             self._stream.width, self._stream.height = w + w % 2, h + h % 2
-        if (w, h) != self._size:
-            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        image = resize_image(image, self._size, cv2.INTER_AREA)
         w, h = self._size
         padded = np.zeros((self._stream.height, self._stream.width, 3), np.uint8)
         padded[:h, :w] = image

@@ -6,6 +6,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from inpaintseg.config import PREDICT
+
 # One colour per object (RGB), reused cyclically when there are more objects.
 PALETTE: tuple[tuple[int, int, int], ...] = (
     (255, 64, 0), (0, 160, 255), (60, 200, 60), (230, 200, 0), (200, 0, 200), (0, 200, 200),
@@ -17,7 +19,8 @@ def object_color(k: int) -> tuple[int, int, int]:
     return PALETTE[k % len(PALETTE)]
 
 
-def overlay_prediction(image: np.ndarray, prediction, threshold: float = 0.5, alpha: float = 0.45) -> np.ndarray:
+def overlay_prediction(image: np.ndarray, prediction, threshold: float = PREDICT.threshold,
+                       alpha: float = 0.45) -> np.ndarray:
     """RGB uint8 (H,W,3) image + Prediction -> RGB uint8 (H,W,3).
 
     Object k (in score order) gets colour ``object_color(k)``: its soft mask (H,W) in [0,1] tints the image

@@ -40,7 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from inpaintseg.data.background import FeatureCache
-from inpaintseg.data.image_io import write_png
+from inpaintseg.data.image_io import resize_image, write_png
 from inpaintseg.data.sources import open_source
 from inpaintseg.errors import ConfigError, DataError
 from inpaintseg.io import atomic_write_text, load_npz_cache, save_npz_cache
@@ -53,10 +53,8 @@ ZERO_FLOW_RGB: tuple[int, int, int] = (128, 128, 0)
 # Bumped whenever the computation of the cached flows changes, so that old cache files are not reused.
 CACHE_VERSION = 2
 FLOW_GAP = 2
-"""Frames between the two images of a pair. The paper pairs consecutive frames. Measured offline on 16
-synthetic training sequences each (annotations for diagnosis only; 160x96), the share of the flow's squared
-magnitude that lies on the figure is, PTZ / handheld: consecutive frames, one pair 0.30 / 0.50; both pairs
-(smaller vector) at gap 1 0.47 / 0.65, at gap 2 0.68 / 0.70, at gap 4 0.63 / 0.64 (docs/method.md)."""
+"""Frames between the two images of a pair. The paper pairs consecutive frames; a gap of 2, with a pair on each
+side and the smaller vector kept, puts more of the flow's magnitude on the moving figure (docs/method.md)."""
 # RAFT: image sides are padded (edge replication) to a multiple of 8 and at least this many pixels: its
 # correlation pyramid needs feature maps (1/8 of the image) of at least 16 px.
 RAFT_MIN_SIDE = 128
@@ -267,8 +265,8 @@ class _SameSizeFrames:
         image = self._read(i)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"frame {i}: expected RGB uint8 (H, W, 3), got {image.dtype} {image.shape}")
-        if self.size is not None and (image.shape[1], image.shape[0]) != self.size:
-            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        if self.size is not None:
+            image = resize_image(image, self.size, cv2.INTER_AREA)
         self._cache[i] = image
         while len(self._cache) > self._keep:
             self._cache.popitem(last=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -97,3 +98,15 @@ def write_jpeg(path: str | Path, array: np.ndarray, quality: int = 92) -> None:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="JPEG", quality=quality)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int], interpolation: int | None = None) -> np.ndarray:
+    """``image`` (H,W[,C]) resized to ``size`` = (W, H); returned as is when it already has that size.
+    ``interpolation`` is an OpenCV flag; None = area when shrinking (no aliasing), bilinear when enlarging."""
+    w, h = int(size[0]), int(size[1])
+    if image.shape[1] == w and image.shape[0] == h:
+        return image
+    if interpolation is None:
+        shrink = image.shape[1] > w or image.shape[0] > h
+        interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return cv2.resize(image, (w, h), interpolation=interpolation)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from inpaintseg.data.background import background_error
 from inpaintseg.grabcut import run_grabcut, square_kernel
 
 CORE_RATIO = 4.0
@@ -53,8 +54,7 @@ noise of a nearly still frame is not inflated."""
 
 def error_ratio(image: np.ndarray, background: np.ndarray) -> np.ndarray:
     """Squared RGB error (H, W) float32 between ``image`` and ``background`` over its frame mean."""
-    err = ((image.astype(np.float32) - background.astype(np.float32)) / 255.0) ** 2
-    err = err.mean(axis=-1)
+    err = background_error(background, image)
     return err / max(float(err.mean()), 1e-8)
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +118,32 @@ def run_steps(step: int, budget: Budget, bar, logger, checkpoint_every: int, tra
     """The loop both training stages share. ``train_step(step)`` runs one update and returns what
     ``after_step(steps_done, result)`` logs; ``after_step`` returns the progress bar's postfix. Steps run until
     the budget is spent (rank 0 decides for every rank). ``checkpoint(steps_done)`` runs every
-    ``checkpoint_every`` steps and at the end. Ctrl-C (SIGINT) writes a checkpoint,
-    closes the bar and the logger (tqdm's and TensorBoard's resources) and re-raises, so the run can be resumed
-    with ``--resume``. Returns the last step."""
+    ``checkpoint_every`` steps and at the end. Ctrl-C (SIGINT), and SIGTERM (``kill``, a scheduler's preemption)
+    taken as Ctrl-C, write a checkpoint, close the bar and the logger (tqdm's and TensorBoard's resources) and
+    raise KeyboardInterrupt, so the run can be resumed with ``--resume``. Returns the last step."""
+    with _sigterm_as_interrupt():
+        return _run_steps(step, budget, bar, logger, checkpoint_every, train_step, after_step, checkpoint)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt (in the main thread only; elsewhere it is left alone)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_steps(step: int, budget: Budget, bar, logger, checkpoint_every: int, train_step: Callable[[int], Any],
+               after_step: Callable[[int, Any], dict[str, str]], checkpoint: Callable[[int], None]) -> int:
     try:
         while not distributed.agree(budget.done(step)):
             result = train_step(step)

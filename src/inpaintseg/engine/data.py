@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
+from inpaintseg.data.image_io import resize_image
 from inpaintseg.data.sources import Source
 from inpaintseg.errors import DataError
+from inpaintseg.losses import error_map
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -92,6 +94,38 @@ def mirror_rows(batch: torch.Tensor | None, rows: torch.Tensor, flow: bool = Fal
     return batch
 
 
+def zoom_grids(zoom: torch.Tensor, corner: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Sampling grids (B,H,W,2) for ``F.grid_sample`` that show, resized to the full frame, the window of 1/zoom of
+    the frame's side whose position is ``corner`` (B,2) in [0,1]^2 (x, y: 0 = left/top edge, 1 = right/bottom).
+    ``zoom`` (B,) >= 1; zoom 1 is the identity."""
+    half = 1.0 / zoom  # the window's half-size in normalised [-1, 1] coordinates is 1/zoom
+    centre = (2.0 * corner - 1.0) * (1.0 - half[:, None])  # keeps the window inside the frame
+    theta = torch.zeros(len(zoom), 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = half, half
+    theta[:, :, 2] = centre
+    return F.affine_grid(theta, [len(zoom), 1, height, width], align_corners=False)
+
+
+def zoom_rows(batch: torch.Tensor | None, grids: torch.Tensor) -> torch.Tensor | None:
+    """``batch`` (B,C,H,W) resampled (bilinear) on ``grids`` from :func:`zoom_grids`; None stays None. Encoded
+    flow images are resampled like images (their vectors keep their length: the flow's pattern, not its scale,
+    is what the loss compares)."""
+    if batch is None:
+        return None
+    return F.grid_sample(batch, grids.to(batch.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def jitter_colours(images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Brightness, contrast and saturation of (B,3,H,W) images in [0,1] scaled by ``factors`` (B,3). Each is a
+    per-pixel map (contrast about mid-grey), so an image and its background given the same factors stay equal
+    where they were equal."""
+    b, c, s = (factors[:, k, None, None, None] for k in range(3))
+    gray = images.mean(dim=1, keepdim=True)
+    out = gray + (images - gray) * s  # saturation
+    out = 0.5 + (out - 0.5) * c  # contrast
+    return (out * b).clamp(0.0, 1.0)  # brightness
+
+
 def parallel_map(fn: Callable[[T], R], items: list[T], desc: str, unit: str, progress: bool,
                  workers: int | None = None) -> list[R]:
     """``[fn(x) for x in items]`` on ``workers`` threads (default: one per CPU core), in order, with a progress
@@ -100,15 +134,6 @@ def parallel_map(fn: Callable[[T], R], items: list[T], desc: str, unit: str, pro
     workers = max(1, min(len(items), workers or os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
         return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, disable=not progress, unit=unit))
-
-
-def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """RGB uint8 (H,W,3) -> (size[1], size[0], 3), area interpolation when shrinking."""
-    w, h = size
-    if image.shape[1] == w and image.shape[0] == h:
-        return image
-    shrink = image.shape[1] > w or image.shape[0] > h
-    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def evenly_spaced(n: int, k: int) -> list[int]:
@@ -141,9 +166,9 @@ def load_frames(
             bar.update(1)
             if frame.index not in chosen:
                 continue
-            frames.append(resize_rgb(frame.image, size))
+            frames.append(resize_image(frame.image, size))
             if keep:
-                larger.append(resize_rgb(frame.image, background_size(size)))
+                larger.append(resize_image(frame.image, background_size(size)))
             frame_names.append(frame.name)
         if not frames:
             continue
@@ -179,7 +204,7 @@ def attach_backgrounds(
             """One sequence's backgrounds at the bank's size (only those are kept) and its aligned frames."""
             bgs, coverage = cache.sequence(*job)
             aligned = int((coverage.reshape(len(coverage), -1).max(axis=1) > 0).sum())
-            return np.stack([resize_rgb(bg, (w, h)) for bg in bgs]), aligned
+            return np.stack([resize_image(bg, (w, h)) for bg in bgs]), aligned
 
         jobs = list(zip(bank.sequence_names, per_seq, strict=True))
         results = parallel_map(small, jobs, "backgrounds", "seq", progress)
@@ -187,7 +212,7 @@ def attach_backgrounds(
         fraction = sum(aligned for _, aligned in results) / len(bank)
     elif mode == "known":
         for frames in per_seq:
-            med = resize_rgb(np.median(np.stack(frames), axis=0).astype(np.uint8), (w, h))
+            med = resize_image(np.median(np.stack(frames), axis=0).astype(np.uint8), (w, h))
             out.append(np.repeat(med[None], len(frames), axis=0))
         fraction = 1.0
     else:
@@ -212,13 +237,13 @@ def attach_inpainted_backgrounds(bank: FrameBank, inpainter: torch.nn.Module, ch
 def better_background(frames: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per pixel, the background of ``a`` or ``b`` (uint8 (N,3,H,W), like ``frames``) whose squared error against
     the frame is smaller: a region stands out only where neither explains it."""
-    err = lambda bg: (bg.float() - frames.float()).pow(2).mean(1, keepdim=True)  # noqa: E731
-    return torch.where(err(a) <= err(b), a, b)
+    a_wins = error_map(a.float(), frames.float()) <= error_map(b.float(), frames.float())  # (N,H,W)
+    return torch.where(a_wins[:, None], a, b)
 
 
 def attach_mask_targets(bank: FrameBank, progress: bool = True) -> float:
     """GrabCut mask targets (data/mask_target.py) for every frame of a bank with backgrounds, at the bank's
-    size; about 20 ms per 160x96 frame. When the bank has flows (:func:`attach_flows`, called first), each
+    size. When the bank has flows (:func:`attach_flows`, called first), each
     frame's valid flow joins the seeds. Returns the mean foreground fraction of the targets."""
     from inpaintseg.data.flow import decode_flow
     from inpaintseg.data.mask_target import grabcut_target

@@ -9,8 +9,10 @@ statistics are per process (torch's SyncBatchNorm needs GPUs).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
+from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
@@ -44,6 +46,16 @@ def is_main() -> bool:
 def barrier() -> None:
     if world_size() > 1:
         dist.barrier()
+
+
+@contextlib.contextmanager
+def main_first() -> Iterator[None]:
+    """Rank 0 runs the block first, the other ranks after it (rank 0 computes and caches, the others load)."""
+    if not is_main():
+        barrier()
+    yield
+    if is_main():
+        barrier()
 
 
 def shard(batch: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from inpaintseg.errors import DataError
+
 
 class MetricsLogger:
     def __init__(self, run_dir: str | Path, name: str, tensorboard: bool = True, enabled: bool = True) -> None:
@@ -43,5 +45,26 @@ class MetricsLogger:
             self.writer.close()
 
 
-def read_metrics(path: str | Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+def read_metrics(path: str | Path, lenient: bool = False) -> tuple[list[dict], int]:
+    """The JSON objects of a ``*_metrics.jsonl`` file in file order, and how many lines were skipped.
+
+    Strict (default): a line that is not a JSON object is a DataError naming the file and the line. ``lenient``:
+    such lines are skipped and counted (a killed run can leave a half-written last line)."""
+    path = Path(path)
+    rows, skipped = [], 0
+    for k, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            row, problem = None, f"line {k} is not JSON ({e.msg})"
+        else:
+            problem = f"line {k} is not a JSON object"
+        if isinstance(row, dict):
+            rows.append(row)
+        elif lenient:
+            skipped += 1
+        else:
+            raise DataError(path, problem)
+    return rows, skipped

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from inpaintseg.config import Config
+from inpaintseg.config import Config, get_key, set_key
 from inpaintseg.data.sources import open_source, split_sequences
 from inpaintseg.engine import distributed
 from inpaintseg.engine.data import (
@@ -28,9 +28,50 @@ AUTO_MIN_ALIGNED = 0.5
 """``background=auto`` uses the temporal background when at least this fraction of frames align."""
 
 
+def resolve_settings(cfg: Config, aligned: float | None) -> list[dict]:
+    """Settle the settings that depend on the data, in place, and return the decisions made (``key``, ``value``,
+    ``was``, ``why``), in order. ``aligned``: the fraction of frames aligned with a neighbour (None when no
+    temporal background was computed). The only function that changes a user's settings:
+
+    1. ``data.background=auto``: ``temporal`` when at least ``AUTO_MIN_ALIGNED`` of the frames align, else the
+       paper's ``inpainter``, without flow (no neighbours, no flow) and with importance sampling.
+    2. ``inpainted`` trains without the flow.
+    3. The flow is not computed when nothing uses it: no flow loss (``loss.w_bg_flow=0``) and no GrabCut target.
+    4. The GrabCut mask target needs a per-frame background; with the U-Net inpainter the ramp target is used."""
+    decisions: list[dict] = []
+
+    def decide(key: str, value: object, why: str) -> None:
+        was = get_key(cfg, key)
+        if was != value:
+            set_key(cfg, key, value)
+            decisions.append({"key": key, "value": value, "was": was, "why": why})
+
+    if cfg.data.background == "auto":
+        if aligned is not None and aligned >= AUTO_MIN_ALIGNED:
+            decide("data.background", "temporal", f"{aligned:.0%} of the frames align with a neighbour")
+        else:
+            why = f"only {aligned or 0:.0%} of the frames align with a neighbour: not video-like"
+            decide("data.background", "inpainter", why)
+            decide("data.flow", False, why)
+            if cfg.sampling.method == "exhaustive":
+                decide("sampling.method", "importance", "the U-Net inpainter is sampled, not run on every cell")
+    if cfg.data.background == "inpainted":
+        decide("data.flow", False, "data.background=inpainted trains without the optical flow")
+    grabcut = cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut"
+    per_frame_background = cfg.data.background != "inpainter"
+    if cfg.loss.w_bg_flow == 0 and not (grabcut and per_frame_background):
+        decide("data.flow", False, "loss.w_bg_flow=0 and no GrabCut mask target: nothing uses the flow")
+    if grabcut and not per_frame_background:
+        decide("loss.mask_target", "ramp", "GrabCut needs a per-frame background, which the U-Net inpainter "
+               "does not give: the mask term uses the ramp target")
+    return decisions
+
+
 def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: bool = True) -> FrameBank:
     """Open ``data``, keep the training sequences (``data.val_fraction`` held out, split by sequence, the
-    split written to ``run_dir/split.json``), read frames at ``data.size``, attach backgrounds if asked."""
+    split written to ``run_dir/split.json``), read frames at ``data.size``, attach what the settings ask for
+    (backgrounds, flows, GrabCut targets). The data-dependent settings are settled by :func:`resolve_settings`,
+    printed and written to ``run_dir/decisions.json``."""
     run_dir = Path(run_dir)
     source = open_source(data, on_error=cfg.data.on_error)
     names = [s.name for s in source.sequences]
@@ -38,58 +79,33 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
     if distributed.is_main():
         atomic_write_text(run_dir / "split.json", json.dumps({"train": train_names, "val": val_names}, indent=1))
     needs_bg = cfg.data.background not in ("inpainter", "inpainted")  # inpainted: after stage 1
-    after_stage1 = cfg.data.background in ("inpainted", "both")  # (part of) the background needs the inpainter
     bank, per_seq = load_frames(source.subset(train_names), tuple(cfg.data.size), cfg.data.max_frames, progress,
                                 keep=needs_bg or cfg.data.flow)
     if source.skipped:
         path, problem = source.skipped[0]
         print(f"skipped {len(source.skipped)} unreadable frame(s); first: {path}: {problem}")
+    aligned = None
     if needs_bg:
         mode = "temporal" if cfg.data.background in ("auto", "both") else cfg.data.background
-        if not distributed.is_main():
-            distributed.barrier()  # rank 0 computes and caches the backgrounds first; the others then load them
-        aligned = attach_backgrounds(bank, per_seq, mode, run_dir / "cache", cfg.data.temporal_offsets,
-                                     progress and distributed.is_main())
-        if distributed.is_main():
-            distributed.barrier()
-        if cfg.data.background == "auto":
-            if aligned >= AUTO_MIN_ALIGNED:
-                cfg.data.background = "temporal"
-            else:  # not video-like: neighbouring frames do not show the same scene, so there is no flow either
-                print(f"background=auto: only {aligned:.0%} of frames could be aligned with a neighbour; "
-                      "using the U-Net inpainter with importance sampling"
-                      + (", without optical flow" if cfg.data.flow else ""))
-                bank.backgrounds = None
-                cfg.data.background = "inpainter"
-                cfg.data.flow = False
-                if cfg.sampling.method == "exhaustive":
-                    cfg.sampling.method = "importance"
-    wants_grabcut = cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut"
-    grabcut_target = wants_grabcut and (bank.backgrounds is not None or after_stage1)
-    if cfg.data.background == "inpainted" and cfg.data.flow:
-        if distributed.is_main():
-            print("data.background=inpainted trains without the optical flow (data.flow is ignored)")
-        cfg.data.flow = False  # as resolved: the saved config.yaml says what was trained
-    if cfg.data.flow and cfg.loss.w_bg_flow == 0 and not grabcut_target:
-        cfg.data.flow = False  # as resolved: the saved config.yaml says what was trained
-        if distributed.is_main():
-            print("data.flow=true is ignored: loss.w_bg_flow=0 leaves the flow only in the GrabCut mask target's "
-                  "seeds, and without a per-frame background there is no GrabCut target; the flow is not computed")
+        with distributed.main_first():  # rank 0 computes and caches the backgrounds; the others then load them
+            aligned = attach_backgrounds(bank, per_seq, mode, run_dir / "cache", cfg.data.temporal_offsets,
+                                         progress and distributed.is_main())
+    decisions = resolve_settings(cfg, aligned)
+    if distributed.is_main():
+        for d in decisions:
+            print(f"{d['key']}={d['value']} (was {d['was']}): {d['why']}")
+        atomic_write_text(run_dir / "decisions.json", json.dumps(decisions, indent=1))
+    if cfg.data.background == "inpainter":
+        bank.backgrounds = None
     if cfg.data.flow:
-        if not distributed.is_main():
-            distributed.barrier()  # as above: rank 0 computes and caches the flows
-        valid = attach_flows(bank, per_seq, run_dir / "cache", progress and distributed.is_main())
+        with distributed.main_first():  # as above: rank 0 computes and caches the flows
+            valid = attach_flows(bank, per_seq, run_dir / "cache", progress and distributed.is_main())
         if distributed.is_main():
-            distributed.barrier()
             print(f"optical flow: {valid:.0%} of the frames have a stabilised flow (the others get no flow "
                   "loss and no flow in their mask target)")
-    if grabcut_target and not after_stage1:  # with the inpainter's backgrounds, after stage 1 (run_training)
+    grabcut = cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut"
+    if grabcut and bank.backgrounds is not None and cfg.data.background != "both":  # both, inpainted: after stage 1
         attach_grabcut_targets(cfg, bank, progress)
-    elif wants_grabcut and not grabcut_target:
-        cfg.loss.mask_target = "ramp"
-        if distributed.is_main():
-            print("loss.mask_target=grabcut needs a per-frame background (data.background temporal or known); "
-                  "the U-Net inpainter gives none, so the mask term uses the ramp target")
     return bank
 
 

@@ -18,7 +18,7 @@ from inpaintseg.config import Config
 from inpaintseg.engine import distributed
 from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
 from inpaintseg.engine.common import Budget, NonFiniteGuard, pick_device, run_steps, step_generator, use_bf16
-from inpaintseg.engine.data import FrameBank, mirror_rows
+from inpaintseg.engine.data import FrameBank, jitter_colours, mirror_rows, zoom_grids, zoom_rows
 from inpaintseg.engine.logger import MetricsLogger
 from inpaintseg.engine.train_inpainter import load_inpainter
 from inpaintseg.models.model import InpaintSegModel, build_model
@@ -112,8 +112,9 @@ def build_stage2(cfg: Config, bank: FrameBank, run_dir: Path, resume: bool, devi
 def stage2_batch(bank: FrameBank, cfg: Config, step: int, device: torch.device, flow_inpainter: InpaintingUNet | None,
                  stats_flow: RunningStats) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None,
                                                     FlowInputs | None]:
-    """This rank's share of step ``step``'s batch, mirrored at random: images (channels-last), backgrounds, mask
-    targets and the flow inputs (None where the bank has none)."""
+    """This rank's share of step ``step``'s batch, mirrored at random, zoomed and colour-jittered as ``train.zoom``
+    and ``train.jitter`` ask: images (channels-last), backgrounds, mask targets and the flow inputs (None where the
+    bank has none)."""
     g = step_generator(cfg.train.seed, step, salt=2)  # the global batch: identical on every rank
     idx = torch.randint(len(bank), (cfg.train.batch,), generator=g)
     flip = torch.rand(len(idx), generator=g) < 0.5
@@ -121,12 +122,22 @@ def stage2_batch(bank: FrameBank, cfg: Config, step: int, device: torch.device, 
     images, bgs = bank.batch(idx)
     images, bgs = mirror_rows(images, flip), mirror_rows(bgs, flip)
     targets = mirror_rows(bank.target_batch(idx), flip)
-    bgs, targets = (None if x is None else x.to(device) for x in (bgs, targets))
-    flow = None
+    flows = valid = None
     if bank.flows is not None and cfg.loss.w_bg_flow > 0:
         flows, valid = bank.flow_batch(idx)
         flows = mirror_rows(flows, flip, flow=True)
-        flow = FlowInputs(flows.to(device), valid.to(device), flow_inpainter, stats_flow)
+    if cfg.train.zoom > 1.0:  # the same window of the image, its background, target and flow
+        zoom = 1.0 + (cfg.train.zoom - 1.0) * distributed.shard(torch.rand(cfg.train.batch, generator=g))
+        corner = distributed.shard(torch.rand(cfg.train.batch, 2, generator=g))
+        grids = zoom_grids(zoom, corner, *images.shape[-2:])
+        images, bgs, targets, flows = (zoom_rows(x, grids) for x in (images, bgs, targets, flows))
+    if cfg.train.jitter > 0.0:  # the same colours for the image and its background
+        u = distributed.shard(torch.rand(cfg.train.batch, 3, generator=g))
+        factors = 1.0 + cfg.train.jitter * (2.0 * u - 1.0)
+        images = jitter_colours(images, factors)
+        bgs = None if bgs is None else jitter_colours(bgs, factors)
+    bgs, targets = (None if x is None else x.to(device) for x in (bgs, targets))
+    flow = None if flows is None else FlowInputs(flows.to(device), valid.to(device), flow_inpainter, stats_flow)
     return images.to(device, memory_format=torch.channels_last), bgs, targets, flow
 
 

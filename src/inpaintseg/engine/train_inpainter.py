@@ -56,6 +56,25 @@ def load_inpainter(path: str | Path, device: torch.device | str = "cpu") -> Inpa
     return net.to(device).eval()
 
 
+def _start(cfg: Config, last: Path | None, name: str, device: torch.device
+           ) -> tuple[InpaintingUNet, torch.optim.Optimizer, int, float]:
+    """The network and optimiser of a stage-1 run, the step it starts at and the seconds already spent: from
+    ``last`` (a ``<name>_last.pt`` to resume) when it exists, else from ``train.init`` or random weights."""
+    net = build_inpainter(cfg)
+    resuming = last is not None and last.exists()
+    if cfg.train.init != "none" and not resuming and not init_inpainter(net, cfg, name):
+        print(f"train.init={cfg.train.init} holds no {name}: it starts from random weights")
+    net = net.to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.inpainter.lr)
+    if not resuming:
+        return net, opt, 0, 0.0
+    payload = load_checkpoint(last, "inpainter")
+    net.load_state_dict(payload["inpainter"])
+    opt.load_state_dict(payload["optimizer"])
+    torch.set_rng_state(payload["rng"])
+    return net, opt, int(payload["step"]), float(payload.get("elapsed_s", 0.0))
+
+
 def train_inpainter(
     cfg: Config, bank: FrameBank, run_dir: str | Path, resume: bool = False, progress: bool = True,
     name: str = "inpainter",
@@ -67,20 +86,9 @@ def train_inpainter(
     run_dir.mkdir(parents=True, exist_ok=True)
     c = cfg.inpainter
     device = pick_device(cfg.train.device)
-    net = build_inpainter(cfg)
+    net, opt, step, spent = _start(cfg, run_dir / f"{name}_last.pt" if resume else None, name, device)
     last = run_dir / f"{name}_last.pt"
-    if cfg.train.init != "none" and not (resume and last.exists()) and not init_inpainter(net, cfg, name):
-        print(f"train.init={cfg.train.init} holds no {name}: it starts from random weights")
-    net = net.to(device)
     phi = PerceptualFeatures(cfg.train.pretrained).to(device) if c.w_perceptual > 0 else None
-    opt = torch.optim.Adam(net.parameters(), lr=c.lr)
-    step, spent = 0, 0.0
-    if resume and last.exists():
-        payload = load_checkpoint(last, "inpainter")
-        net.load_state_dict(payload["inpainter"])
-        opt.load_state_dict(payload["optimizer"])
-        step, spent = int(payload["step"]), float(payload.get("elapsed_s", 0.0))
-        torch.set_rng_state(payload["rng"])
 
     def save(path: Path, step: int) -> None:
         if not distributed.is_main():
