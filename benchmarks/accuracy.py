@@ -7,7 +7,7 @@
 (disjoint scenes). Smaller splits were tried first: with 4 test sequences J moved by +-0.05 with the sequences
 drawn, and 8 training scenes were too few for the detector. With 16 x 30 (``--train-sequences 16``) the
 detector found the figure in every training frame (mAP 1.0) but not in all test frames; three times as many
-scenes closed much of that gap (BENCHMARKS.md).
+scenes closed much of that gap (CHANGELOG.md).
 ``davis``: trains on the frames without labels and evaluates on the same frames (the protocol of the
 real-footage issue: self-supervised training on unlabeled footage, single-image inference).
 Predictions are refined with ``--refine`` (default ``grabcut``, the predictor's default); the network's own

@@ -7,7 +7,7 @@ on a long versus a short video.
 Speed: models of the ``cpu`` and ``paper`` presets with random weights (``train.pretrained=none``; weights do
 not change the cost), wrapped in ``Predictor``, on 320x180 RGB uint8 frames (a square moving over noise) at
 batch 1 and 16, without the GrabCut refinement (``refine="none"``: its cost depends on the masks, which
-random weights make meaningless; BENCHMARKS.md gives it on DAVIS). Frames are resized to each preset's working
+random weights make meaningless; CHANGELOG.md gives it on DAVIS). Frames are resized to each preset's working
 resolution ``data.size`` inside ``predict_batch``. One warm-up batch, then ``ceil(frames_fps / batch)`` timed batches.
 
 Memory: a ``cpu``-preset checkpoint (``model_payload`` format, as training writes ``model.pt``) and two MP4

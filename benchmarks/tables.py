@@ -1,0 +1,320 @@
+"""Generate the tables of BENCHMARKS.md from benchmarks/results.jsonl.
+
+    python benchmarks/tables.py            # rewrite the tables in BENCHMARKS.md
+    python benchmarks/tables.py --check    # exit 1, naming the stale tables, if BENCHMARKS.md is out of date
+    python benchmarks/tables.py --doc OTHER.md --results OTHER.jsonl [--check]
+
+Every benchmark run appends one JSON object to ``benchmarks/results.jsonl`` (see ``benchmarks/accuracy.py``):
+its figures, its command or overrides, the commit it ran at, the machine and the date. ``TABLES`` below lists,
+for every table of BENCHMARKS.md, the results.jsonl line numbers (1-based) of its rows, a label for each row and
+the figure columns to show. Each table is rendered as markdown with the line number, the label, the figures,
+the exact command, the commit, the machine and the date of every row, and replaces the text between the
+markers ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` in the document.
+
+To add a result: run the benchmark (it appends a line), add a ``Row(line, label)`` to the right table here
+(or a new ``Table`` and its two markers in BENCHMARKS.md), then run this script. Lines are never edited.
+
+This script reads JSON and writes markdown only: it must not import torch or the package, because
+``tests/test_benchmarks_doc.py`` runs its check in every test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DOC = HERE.parent / "BENCHMARKS.md"
+RESULTS = HERE / "results.jsonl"
+
+# accuracy.py's default --data, written out in the commands of the DAVIS lines that do not record it
+DAVIS_DATA = "../shared/data/davis2016-train-240p"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row: the line number of its result in results.jsonl (1-based) and what the run was."""
+
+    line: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """One generated table: its marker name in BENCHMARKS.md, its figure columns (keys of ``COLUMNS``)
+    and its rows."""
+
+    name: str
+    columns: tuple[str, ...]
+    rows: tuple[Row, ...]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The tables. Line numbers are results.jsonl's (1-based); labels say what differs between the rows.
+# ---------------------------------------------------------------------------------------------------------
+
+TABLES: tuple[Table, ...] = (
+    Table("synthetic", ("refined", "raw"), (
+        Row(48, "PTZ, no flow, seed 0, 18 minutes"),
+        Row(61, "PTZ, no flow, seed 1, 1,950 steps"),
+        Row(60, "PTZ, flow, seed 0, 1,950 steps"),
+        Row(63, "PTZ, flow, seed 1, 1,950 steps"),
+        Row(68, "PTZ, flow in the mask target only, seed 0, 1,950 steps"),
+        Row(67, "PTZ, flow in the mask target only, seed 1, 1,950 steps"),
+        Row(52, "hand-held, no flow, seed 0, 1,950 steps"),
+        Row(65, "hand-held, no flow, seed 1, 1,950 steps"),
+        Row(59, "hand-held, flow, seed 0, 1,950 steps"),
+        Row(64, "hand-held, flow, seed 1, 1,950 steps"),
+        Row(66, "hand-held, flow in the mask target only, seed 0, 1,950 steps"),
+        Row(69, "hand-held, flow in the mask target only, seed 1, 1,950 steps"),
+    )),
+    Table("davis", ("refined", "raw"), (
+        Row(75, "flow, seed 0, 4,500 steps"),
+        Row(74, "no flow, seed 0, 4,500 steps"),
+        Row(77, "flow, seed 1, 3,000 steps"),
+        Row(76, "no flow, seed 1, 3,000 steps"),
+        Row(62, "flow, seed 0, 2,000 steps"),
+        Row(73, "flow in the mask target only, seed 0, 2,000 steps"),
+        Row(55, "no flow, seed 0, 2,000 steps"),
+        Row(71, "flow, seed 1, 2,000 steps"),
+        Row(57, "no flow, seed 1, 2,000 steps"),
+        Row(51, "no flow, seed 1, 60 minutes"),
+        Row(49, "no flow, seed 0, 60 minutes"),
+    )),
+    Table("zero_shot", ("refined", "raw"), (
+        Row(79, "interim pretrained weights (stage 2 at 3,900 steps), no training on these sequences"),
+        Row(82, "pretraining D and S at stage-2 step 5,600, no training on these sequences"),
+        Row(81, "for comparison: D and S at step 5,400 on the 18 DAVIS sequences they were pretrained on "
+                "(`runs/davis18` = `runs/pretrain/data/seen`)"),
+        Row(80, "homography background subtraction (`bgsub`; uses the neighbouring frames)"),
+    )),
+    Table("single_image", ("refined", "raw", "train_s"), (
+        Row(34, "`inpainter` (the paper's U-Net, stage 1 in the run), importance sampling, 6 minutes of stage 2, "
+                "synthetic PTZ"),
+        Row(70, "`inpainter` (stage 1 in the run), importance sampling, 1,000 steps, synthetic hand-held"),
+        Row(72, "the same with flow (the flow inpainter I_f), synthetic hand-held"),
+        Row(78, "`inpainted` (9 tiling holes per frame) from a pretraining inpainter at 2,600 steps; stopped, "
+                "step 400 of 800 evaluated; synthetic PTZ"),
+    )),
+    Table("ablation", ("raw", "train_s"), (
+        Row(24, "defaults"),
+        Row(25, "importance (fig. 11f)"),
+        Row(26, "uniform (fig. 11a)"),
+        Row(27, "gumbel (fig. 11e)"),
+        Row(28, "joint: no disentangled gradients (fig. 11b)"),
+        Row(29, "bg_only: L_bg only (fig. 11c)"),
+        Row(30, "regression: one directly regressed box (fig. 11d)"),
+        Row(31, "prior_none: no mask prior (table 3)"),
+        Row(39, "prior_l1 (table 3)"),
+        Row(40, "prior_l2 (table 3)"),
+        Row(32, "scale_0.2_0.8: box sizes (table 4)"),
+        Row(33, "scale_0.1_0.6: box sizes (table 4)"),
+        Row(35, "ramp_target: the error ramp as S's target"),
+        Row(34, "paper_inpainter: the U-Net inpainter as the background"),
+    )),
+    Table("baselines", ("refined", "raw"), (
+        Row(80, "`bgsub`, the nine held-out DAVIS sequences"),
+    )),
+    Table("wall_times", ("raw", "train_s", "predict_s"), (
+        Row(46, "synthetic PTZ, 18 minutes, ResNet-18 detector (the default at that commit)"),
+        Row(50, "synthetic PTZ, 18 minutes, ResNet-18 detector (`detector.backbone=resnet18`)"),
+        Row(48, "synthetic PTZ, 18 minutes, half-width detector (the cpu default)"),
+        Row(61, "synthetic PTZ, 1,950 steps, seven runs sharing the 2 cores"),
+        Row(51, "DAVIS, 60 minutes"),
+        Row(76, "DAVIS, 3,000 steps, two runs sharing the 2 cores"),
+        Row(79, "DAVIS held-out, prediction only (no training)"),
+    )),
+)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading results.jsonl and turning a line into table cells
+# ---------------------------------------------------------------------------------------------------------
+
+
+def load_results(path: Path = RESULTS) -> dict[int, dict]:
+    """{line number (1-based): the JSON object on that line} for every non-blank line of ``path``."""
+    records = {}
+    with open(path, encoding="utf-8") as f:
+        for number, text in enumerate(f, start=1):
+            if text.strip():
+                records[number] = json.loads(text)
+    return records
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _triple(figures: dict) -> str:
+    """'J / F / mAP@0.5' with three decimals; '-' for a figure the line does not have."""
+    return " / ".join(_number(figures.get(key)) for key in ("J", "F", "mAP50"))
+
+
+def refinement(record: dict) -> str:
+    """How the headline masks of a line were post-processed: ``grabcut``, ``crf`` or ``none``. Lines written
+    before accuracy.py had ``--refine`` have no ``refine`` key: their masks are the network's own."""
+    if record.get("refine"):
+        return record["refine"]
+    return "crf" if record.get("crf") else "none"
+
+
+def refined_cell(record: dict) -> str:
+    """J / F / mAP@0.5 of the refined masks, or '-' when the run did not refine them."""
+    return "-" if refinement(record) == "none" else _triple(record)
+
+
+def raw_cell(record: dict) -> str:
+    """J / F / mAP@0.5 of the unrefined masks (``raw`` when the headline figures are refined)."""
+    if record.get("raw"):
+        return _triple(record["raw"])
+    return _triple(record) if refinement(record) == "none" else "-"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def predict_cell(record: dict) -> str:
+    """Wall time of the headline prediction, with its refinement."""
+    return f"{_seconds(record.get('predict_s'))} ({refinement(record)})"
+
+
+# figure column key -> (header, cell function)
+COLUMNS: dict[str, tuple[str, Callable[[dict], str]]] = {
+    "refined": ("refined J / F / mAP@0.5", refined_cell),
+    "raw": ("raw J / F / mAP@0.5", raw_cell),
+    "train_s": ("train s", lambda record: _seconds(record.get("train_s"))),
+    "predict_s": ("predict s (refinement)", predict_cell),
+}
+
+
+def command(record: dict) -> str:
+    """The command that wrote the line: its ``command`` field, else the accuracy.py call rebuilt from the
+    line's settings (``DIR`` is the output folder, which the line does not record)."""
+    if record.get("command"):
+        return record["command"]
+    words = ["python", "benchmarks/accuracy.py", record["dataset"]]
+    if record["dataset"] == "synthetic" and record.get("camera", "ptz") != "ptz":
+        words += ["--camera", record["camera"]]
+    if record["dataset"] == "davis":
+        words += ["--data", record.get("data") or DAVIS_DATA]
+    words += ["--out", "DIR"]
+    if record.get("preset", "cpu") != "cpu":
+        words += ["--preset", record["preset"]]
+    if record.get("model"):
+        words += ["--model", record["model"]]
+    if record.get("shuffle"):
+        words.append("--shuffle")
+    if record.get("crf"):
+        words.append("--crf")
+    if record.get("refine") and record["refine"] != "grabcut":
+        words += ["--refine", record["refine"]]
+    return " ".join([*words, *(shlex.quote(o) for o in record.get("overrides", []))])
+
+
+def machine(record: dict) -> str:
+    """The line's machine field without its ``machine:`` prefix and its date (the date has its own column)."""
+    text = record.get("machine") or "-"
+    text = text.removeprefix("machine: ")
+    return re.sub(r", date \d{4}-\d{2}-\d{2} \d{2}:\d{2}", "", text)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_table(table: Table, records: dict[int, dict]) -> str:
+    """The markdown of one table (no trailing newline)."""
+    headers = ["line", "run", *(COLUMNS[key][0] for key in table.columns), "command", "commit", "machine", "date"]
+    lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
+    for row in table.rows:
+        if row.line not in records:
+            raise ValueError(f"table {table.name!r}: results.jsonl has no line {row.line}")
+        record = records[row.line]
+        cells = [str(row.line), row.label, *(COLUMNS[key][1](record) for key in table.columns),
+                 f"`{command(record)}`", record.get("commit") or "-", machine(record), record.get("date", "-")]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Markers in the document
+# ---------------------------------------------------------------------------------------------------------
+
+_BLOCK = re.compile(r"<!-- table:(?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /table:(?P=name) -->", re.DOTALL)
+
+
+def _blocks(text: str) -> dict[str, str]:
+    """{table name: the text between its two markers} of a document."""
+    return {m["name"]: m["body"] for m in _BLOCK.finditer(text)}
+
+
+def render_document(text: str, records: dict[int, dict], tables: tuple[Table, ...] = TABLES) -> str:
+    """``text`` with every table's markers enclosing its freshly rendered markdown. Raises ValueError for a
+    table without markers and for markers without a table."""
+    names = {t.name for t in tables}
+    found = _blocks(text)
+    missing = sorted(names - found.keys())
+    unknown = sorted(found.keys() - names)
+    if missing or unknown:
+        raise ValueError(f"tables without markers in the document: {missing}; markers without a table: {unknown}")
+    bodies = {t.name: render_table(t, records) + "\n" for t in tables}
+    return _BLOCK.sub(lambda m: f"<!-- table:{m['name']} -->\n{bodies[m['name']]}<!-- /table:{m['name']} -->",
+                      text)
+
+
+def stale_tables(doc: Path = DOC, results: Path = RESULTS, tables: tuple[Table, ...] = TABLES) -> list[str]:
+    """Names of the tables whose text in ``doc`` differs from what ``results`` gives (empty: up to date)."""
+    text = doc.read_text(encoding="utf-8")
+    fresh = _blocks(render_document(text, load_results(results), tables))
+    current = _blocks(text)
+    return [t.name for t in tables if current[t.name] != fresh[t.name]]
+
+
+def write_document(doc: Path = DOC, results: Path = RESULTS, tables: tuple[Table, ...] = TABLES) -> list[str]:
+    """Rewrite the tables of ``doc`` from ``results`` (atomically: a temporary file, then ``os.replace``).
+    Returns the names of the tables that changed."""
+    changed = stale_tables(doc, results, tables)
+    if changed:
+        text = render_document(doc.read_text(encoding="utf-8"), load_results(results), tables)
+        fd, tmp = tempfile.mkstemp(dir=doc.parent, prefix=f".{doc.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, doc)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line; returns the exit status."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if a table is stale")
+    ap.add_argument("--doc", type=Path, default=DOC, help="the markdown document (default BENCHMARKS.md)")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="the results (default benchmarks/results.jsonl)")
+    a = ap.parse_args(argv)
+    if a.check:
+        stale = stale_tables(a.doc, a.results)
+        if stale:
+            print(f"{a.doc}: stale tables: {', '.join(stale)} (run python benchmarks/tables.py)", file=sys.stderr)
+            return 1
+        print(f"{a.doc}: all {len(TABLES)} tables match {a.results}")
+        return 0
+    changed = write_document(a.doc, a.results)
+    print(f"{a.doc}: rewrote {', '.join(changed)}" if changed else f"{a.doc}: tables already up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
