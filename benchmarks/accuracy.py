@@ -8,8 +8,8 @@
 drawn, and 8 training scenes were too few for the detector. With 16 x 30 (``--train-sequences 16``) the
 detector found the figure in every training frame (mAP 1.0) but not in all test frames; three times as many
 scenes closed much of that gap (CHANGELOG.md).
-``davis``: trains on the frames without labels and evaluates on the same frames (the protocol of the
-real-footage issue: self-supervised training on unlabeled footage, single-image inference).
+``davis``: trains on the frames without labels and evaluates on the same frames (the project's real-footage
+protocol: self-supervised training on unlabeled footage, single-image inference).
 Predictions are refined with ``--refine`` (default ``grabcut``, the predictor's default); the network's own
 masks (``refine=none``) are evaluated too and recorded under ``raw``, the figure that shows what the model learnt.
 ``--model MODEL`` skips training and evaluates MODEL (``default``: the shipped weights) on the test frames.
