@@ -13,6 +13,8 @@ from inpaintseg.data.background import (
     background_subtraction_mask,
     estimate_homography,
     neighbour_indices,
+    sequence_backgrounds,
+    similar_neighbours,
     temporal_background,
 )
 from tests.helpers import texture
@@ -22,10 +24,10 @@ SQUARE = 20  # side of the moving square, px: neighbours 4 frames away still ove
 SQUARE_RGB = (235, 20, 20)
 
 
-def panning_sequence(n: int = 25, pan: int = 2, speed: int = 3, x0: int = 20, y0: int = 22):
+def panning_sequence(n: int = 25, pan: int = 2, speed: int = 3, x0: int = 20, y0: int = 22, seed: int = 1):
     """A camera panning right by ``pan`` px/frame over a texture panorama; a solid square moves right by
     ``speed`` px/frame in the scene. Returns (frames, clean backgrounds, square top-left x in frame coords)."""
-    panorama = texture(W + pan * (n - 1), H, seed=1)
+    panorama = texture(W + pan * (n - 1), H, seed=seed)
     frames, clean, xs = [], [], []
     for t in range(n):
         view = panorama[:, pan * t : pan * t + W].copy()
@@ -122,6 +124,43 @@ def test_temporal_background_removes_moving_square_under_panning():
     assert error.max() < 0.05 * contrast, (error.max(), contrast)
     # Right border: the camera pans right, so only later frames see it; earlier ones do not cover it.
     assert coverage[:, -1].max() <= 3
+
+
+def test_similar_neighbours_are_frames_of_the_same_scene_beyond_the_nearest():
+    a, _, _ = panning_sequence(n=25)
+    other = [texture(W, H, seed=7 + k) for k in range(10)]  # unrelated images
+    frames = [*a, *other]
+    chosen = similar_neighbours(frames, offsets=(-2, 2, 3))  # ranks 3, 4 and 6
+    assert len(chosen) == len(frames) and all(len(c) == 3 and len(set(c)) == 3 for c in chosen)
+    for i in range(25):  # not the frame itself, and spread over time like the temporal offsets
+        assert i not in chosen[i] and max(abs(j - i) for j in chosen[i] if j < 25) >= 3, (i, chosen[i])
+    # the same scene, except at the ends of the pan, where the far frames can rank below an unrelated image (its
+    # homography then fails and it is dropped)
+    assert all(j < 25 for i in range(3, 22) for j in chosen[i])
+    assert [len(c) for c in similar_neighbours(frames[:3])] == [1, 1, 1]  # short: what there is
+
+
+def test_collection_background_needs_no_order():
+    """Two panning shots shuffled into one folder: the folder's order gives neighbours from the other shot, which
+    do not align; the most similar frames are of the same shot, and their median removes the square."""
+    shots = [panning_sequence(seed=1), panning_sequence(seed=5, x0=50)]
+    items = [(s, t) for s in range(2) for t in range(4, 21)]
+    order = np.random.default_rng(0).permutation(len(items))
+    items = [items[k] for k in order]
+    shuffled = [shots[s][0][t] for s, t in items]
+    covered = {}
+    for similar in (False, True):
+        backgrounds, coverage = sequence_backgrounds(shuffled, similar=similar)
+        covered[similar] = coverage.reshape(len(coverage), -1).max(axis=1)  # aligned neighbours per frame
+    # 17 frames a shot: of the ranks 7, 8, 15, 16, 23 and 24, those up to 16 may be of the same shot
+    assert covered[True].min() >= 2 and covered[True].mean() > 1.2 * covered[False].mean(), covered
+    errors = []
+    for i, (s, t) in enumerate(items):
+        _, clean, xs = shots[s]
+        x0 = xs[t]
+        region = (slice(22, 22 + SQUARE), slice(x0, x0 + SQUARE))
+        errors.append(np.abs(backgrounds[i][region].astype(np.float32) - clean[t][region]).mean())
+    assert np.median(errors) < 10, errors  # the square is gone from most frames' backgrounds
 
 
 def test_temporal_background_single_frame_and_failed_neighbours():

@@ -151,6 +151,16 @@ def test_auto_background_falls_back_to_the_inpainter_on_unrelated_images(tmp_pat
     assert "align" in decided["data.background"]["why"] and decided["data.flow"]["value"] is False
 
 
+def test_collection_background_trains_without_flow_and_with_grabcut_targets(tiny_data, tmp_path):
+    cfg = resolve("cpu", overrides=[*TINY, "data.background=collection", "sampling.method=exhaustive",
+                                    "data.flow=true", "train.steps=1"])
+    run_training(cfg, tiny_data, tmp_path / "run", progress=False)
+    saved = resolve("cpu", config_file=tmp_path / "run" / "config.yaml")
+    assert saved.data.background == "collection" and saved.data.flow is False
+    assert saved.loss.mask_target == "grabcut"  # a per-frame background: GrabCut targets work
+    assert not (tmp_path / "run" / "inpainter.pt").exists()
+
+
 def test_resolve_settings_decides_only_what_the_data_leaves_open():
     cfg = resolve("cpu", overrides=["data.background=auto"])
     assert [d["key"] for d in resolve_settings(cfg, aligned=0.9)] == ["data.background"]

@@ -43,8 +43,10 @@ class DataConfig:
     (static camera: per-sequence temporal median, no alignment), ``inpainted`` (beyond the paper: the inpainter's
     fills of holes tiling each frame, blended into one background per frame after stage 1; data/inpainted.py),
     ``both`` (beyond the paper; video: per pixel, whichever of the temporal and the inpainted background explains
-    the frame better, so parallax and dynamic texture, which an inpainter re-synthesises, do not stand out) or
-    ``auto`` (temporal when at least half of the frames align with a neighbour, else the inpainter)."""
+    the frame better, so parallax and dynamic texture, which an inpainter re-synthesises, do not stand out),
+    ``collection`` (beyond the paper; an unordered collection of photos of the same scenes: ``temporal`` with each
+    frame's most similar other frames of its folder as the neighbours; no optical flow) or ``auto`` (temporal
+    when at least half of the frames align with a neighbour, else the inpainter)."""
     temporal_offsets: list[int] = field(default_factory=lambda: [-12, -8, -4, 4, 8, 12])
     flow: bool = False
     """Optical-flow branch (section 3.5; video data): L_bg also on the camera-stabilised optical flow of each
@@ -441,7 +443,7 @@ def resolve(preset_name: str = "cpu", config_file: str | Path | None = None, ove
 
 
 _CHOICES = {
-    "data.background": ("inpainter", "temporal", "known", "inpainted", "both", "auto"),
+    "data.background": ("inpainter", "temporal", "known", "inpainted", "both", "collection", "auto"),
     "data.on_error": ("raise", "skip"),
     "train.precision": ("auto", "bf16", "fp32"),
     "loss.prob_prior": ("l1", "l2"),

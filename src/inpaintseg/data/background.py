@@ -8,6 +8,10 @@ paper: the background is uncovered more often than it is covered). This is the k
 the paper generalised to moving cameras, used as a training signal and as a classical baseline
 (:func:`background_subtraction_mask`).
 
+Without an order (an unordered collection of photos of the same scenes), the neighbours of a frame are the
+most similar other frames instead (:func:`similar_neighbours`), skipping the very closest, which would show the
+subject where it is in the frame itself.
+
 Conventions: images are RGB ``uint8`` arrays (H, W, 3); pixel coordinates are (x, y) with x to the right
 and y down, in the frame's own pixel grid; a homography ``H`` (3x3 float64) maps homogeneous source
 coordinates to destination coordinates, ``[x', y', 1] ~ H @ [x, y, 1]``. Sizes are written (W, H).
@@ -183,6 +187,28 @@ def neighbour_indices(index: int, length: int, offsets: Sequence[int]) -> list[i
     return found
 
 
+THUMBNAIL = (32, 18)
+"""(W, H) of the grey thumbnails whose correlation ranks frames by similarity (:func:`similar_neighbours`)."""
+
+
+def similar_neighbours(frames: Sequence[np.ndarray], offsets: Sequence[int] = DEFAULT_OFFSETS) -> list[list[int]]:
+    """For each frame, other frames of the collection in place of its temporal neighbours at ``offsets``.
+
+    Frames are ranked by the correlation of grey thumbnails (``THUMBNAIL``) with the frame. In a video, the
+    frames ``d`` before and after a frame rank about ``2d - 1`` and ``2d``, so offset ``-d`` takes rank ``2d - 1``
+    and ``+d`` rank ``2d`` (1 = the most similar): like the offsets, this skips the near-duplicates in which the
+    subject has not moved. Short collections use what they have (at most ``len(frames) - 1`` neighbours)."""
+    thumbs = np.stack([resize_image(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), THUMBNAIL, cv2.INTER_AREA).ravel()
+                       for f in frames]).astype(np.float64)
+    thumbs -= thumbs.mean(axis=1, keepdims=True)
+    thumbs /= np.linalg.norm(thumbs, axis=1, keepdims=True).clip(1e-8)
+    similarity = thumbs @ thumbs.T
+    np.fill_diagonal(similarity, -np.inf)
+    order = np.argsort(-similarity, axis=1, kind="stable")[:, : len(frames) - 1]  # most similar first, not itself
+    ranks = [min(2 * abs(int(o)) - (o < 0), len(frames) - 1) - 1 for o in offsets if o != 0]
+    return [list(dict.fromkeys(int(row[r]) for r in ranks)) for row in order]
+
+
 def _masked_median(stack: np.ndarray, valid: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     """Per-pixel, per-channel median of ``stack`` (K, H, W, 3) uint8 over the entries where ``valid``
     (K, H, W) bool; ``fallback`` (H, W, 3) where no entry is valid. Even counts average the middle two."""
@@ -204,14 +230,15 @@ def temporal_background(
     index: int,
     offsets: Sequence[int] = DEFAULT_OFFSETS,
     features: FeatureCache | None = None,
+    neighbours: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Background estimate of ``frames[index]`` from its neighbours warped onto it.
 
-    ``frames``: RGB uint8 (H, W, 3) images of one sequence, all the same size. Neighbours are chosen by
-    :func:`neighbour_indices`; each is warped into frame ``index``'s pixel grid by its homography (those
-    whose homography fails are dropped) and the per-pixel median is taken over the neighbours that cover
-    the pixel; pixels covered by none keep the frame's own value. Pass a :class:`FeatureCache` built on the
-    same ``frames`` when computing several frames of a sequence.
+    ``frames``: RGB uint8 (H, W, 3) images of one sequence, all the same size. Neighbours are ``neighbours``
+    when given (indices into ``frames``), else chosen by :func:`neighbour_indices`; each is warped into frame
+    ``index``'s pixel grid by its homography (those whose homography fails are dropped) and the per-pixel median
+    is taken over the neighbours that cover the pixel; pixels covered by none keep the frame's own value. Pass a
+    :class:`FeatureCache` built on the same ``frames`` when computing several frames of a sequence.
 
     Returns (background RGB uint8 (H, W, 3), coverage uint8 (H, W) = number of neighbours covering each
     pixel).
@@ -224,7 +251,7 @@ def temporal_background(
     height, width = frame.shape[:2]
     full = np.full((height, width), 255, np.uint8)
     warped, covered = [], []
-    for j in neighbour_indices(index, len(frames), offsets):
+    for j in neighbour_indices(index, len(frames), offsets) if neighbours is None else neighbours:
         h = features.homography(j, index)
         if h is None:
             continue
@@ -245,19 +272,28 @@ def sequence_backgrounds(
     offsets: Sequence[int] = DEFAULT_OFFSETS,
     progress: bool = False,
     desc: str = "",
+    similar: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Backgrounds and coverage of every frame of a sequence: ((N, H, W, 3) uint8, (N, H, W) uint8)."""
-    features = FeatureCache(frames, max_items=2 * max((abs(int(o)) for o in offsets), default=0) + 8)
+    """Backgrounds and coverage of every frame of a sequence: ((N, H, W, 3) uint8, (N, H, W) uint8). The
+    neighbours are at ``offsets`` in the sequence's order, or, with ``similar``, its most similar frames
+    (:func:`similar_neighbours`; any frame may be one, so the features of all frames are kept)."""
+    if similar:
+        chosen = similar_neighbours(frames, offsets)
+        features = FeatureCache(frames, max_items=len(frames))
+    else:
+        chosen = [None] * len(frames)
+        features = FeatureCache(frames, max_items=2 * max((abs(int(o)) for o in offsets), default=0) + 8)
     height, width = frames[0].shape[:2]
     backgrounds = np.empty((len(frames), height, width, 3), np.uint8)
     coverage = np.empty((len(frames), height, width), np.uint8)
     for i in tqdm(range(len(frames)), desc=desc or "backgrounds", disable=not progress, leave=False):
-        backgrounds[i], coverage[i] = temporal_background(frames, i, offsets, features)
+        backgrounds[i], coverage[i] = temporal_background(frames, i, offsets, features, chosen[i])
     return backgrounds, coverage
 
 
-def _fingerprint(frames: Sequence[np.ndarray], offsets: Sequence[int]) -> str:
-    digest = hashlib.sha1(f"v{CACHE_VERSION} {tuple(int(o) for o in offsets)} {len(frames)}".encode())
+def _fingerprint(frames: Sequence[np.ndarray], offsets: Sequence[int], similar: bool = False) -> str:
+    mode = " similar" if similar else ""
+    digest = hashlib.sha1(f"v{CACHE_VERSION} {tuple(int(o) for o in offsets)}{mode} {len(frames)}".encode())
     for frame in frames:
         digest.update(np.ascontiguousarray(frame).data)
     return digest.hexdigest()
@@ -273,15 +309,19 @@ class BackgroundCache:
     """
 
     def __init__(
-        self, cache_dir: str | Path, size: tuple[int, int] | None, offsets: Sequence[int] = DEFAULT_OFFSETS
+        self, cache_dir: str | Path, size: tuple[int, int] | None, offsets: Sequence[int] = DEFAULT_OFFSETS,
+        similar: bool = False,
     ) -> None:
         self.cache_dir = Path(cache_dir)
         self.size = None if size is None else (int(size[0]), int(size[1]))
         self.offsets = tuple(int(o) for o in offsets)
+        self.similar = similar
+        """Neighbours by similarity instead of order (:func:`sequence_backgrounds`)."""
 
     def path(self, seq_name: str, size: tuple[int, int]) -> Path:
-        """Cache file of a sequence at ``size`` (W, H): ``<seq>_<W>x<H>_<hash of offsets>.npz``."""
-        key = hashlib.sha1(f"v{CACHE_VERSION} {self.offsets}".encode()).hexdigest()[:10]
+        """Cache file of a sequence at ``size`` (W, H): ``<seq>_<W>x<H>_<hash of offsets and mode>.npz``."""
+        mode = " similar" if self.similar else ""
+        key = hashlib.sha1(f"v{CACHE_VERSION} {self.offsets}{mode}".encode()).hexdigest()[:10]
         return self.cache_dir / f"{seq_name}_{size[0]}x{size[1]}_{key}.npz"
 
     def sequence(
@@ -292,14 +332,15 @@ class BackgroundCache:
             raise ValueError(f"sequence {seq_name!r} has no frames")
         size = self.size or (frames[0].shape[1], frames[0].shape[0])
         resized = [resize_image(frame, size, cv2.INTER_AREA) for frame in frames]
-        fingerprint = _fingerprint(resized, self.offsets)
+        fingerprint = _fingerprint(resized, self.offsets, self.similar)
         path = self.path(seq_name, size)
         (w, h), n = size, len(resized)
         cached = load_npz_cache(path, fingerprint, {"backgrounds": ((n, h, w, 3), np.uint8),
                                                     "coverage": ((n, h, w), np.uint8)})
         if cached is not None:
             return cached
-        backgrounds, coverage = sequence_backgrounds(resized, self.offsets, progress, desc=seq_name)
+        backgrounds, coverage = sequence_backgrounds(resized, self.offsets, progress, desc=seq_name,
+                                                     similar=self.similar)
         save_npz_cache(path, fingerprint, backgrounds=backgrounds, coverage=coverage)
         return backgrounds, coverage
 

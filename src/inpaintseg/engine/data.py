@@ -190,15 +190,16 @@ def attach_backgrounds(
 ) -> float:
     """Compute (or load from ``cache_dir``) a background for every frame from ``per_seq`` (frames at
     :func:`background_size`), stored at the bank's size. ``temporal``: median of homography-aligned
-    neighbours; ``known``: per-sequence median of all frames (static camera). Returns the fraction of
-    frames for which at least one neighbour could be aligned (1.0 for ``known``)."""
+    neighbours; ``collection``: the same with the most similar frames of the sequence as neighbours (no order
+    needed); ``known``: per-sequence median of all frames (static camera). Returns the fraction of frames for
+    which at least one neighbour could be aligned (1.0 for ``known``)."""
     from inpaintseg.data.background import BackgroundCache
 
     h, w = bank.frames.shape[-2:]
     out = []
-    if mode == "temporal":
+    if mode in ("temporal", "collection"):
         big = (per_seq[0][0].shape[1], per_seq[0][0].shape[0])
-        cache = BackgroundCache(cache_dir, big, offsets=offsets)
+        cache = BackgroundCache(cache_dir, big, offsets=offsets, similar=mode == "collection")
 
         def small(job: tuple[str, list[np.ndarray]]) -> tuple[np.ndarray, int]:
             """One sequence's backgrounds at the bank's size (only those are kept) and its aligned frames."""

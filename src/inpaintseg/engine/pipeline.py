@@ -35,7 +35,7 @@ def resolve_settings(cfg: Config, aligned: float | None) -> list[dict]:
 
     1. ``data.background=auto``: ``temporal`` when at least ``AUTO_MIN_ALIGNED`` of the frames align, else the
        paper's ``inpainter``, without flow (no neighbours, no flow) and with importance sampling.
-    2. ``inpainted`` trains without the flow.
+    2. ``inpainted`` and ``collection`` train without the flow.
     3. The flow is not computed when nothing uses it: no flow loss (``loss.w_bg_flow=0``) and no GrabCut target.
     4. The GrabCut mask target needs a per-frame background; with the U-Net inpainter the ramp target is used."""
     decisions: list[dict] = []
@@ -57,6 +57,8 @@ def resolve_settings(cfg: Config, aligned: float | None) -> list[dict]:
                 decide("sampling.method", "importance", "the U-Net inpainter is sampled, not run on every cell")
     if cfg.data.background == "inpainted":
         decide("data.flow", False, "data.background=inpainted trains without the optical flow")
+    if cfg.data.background == "collection":
+        decide("data.flow", False, "an unordered collection has no consecutive frames for the optical flow")
     grabcut = cfg.loss.w_mask_bg > 0 and cfg.loss.mask_target == "grabcut"
     per_frame_background = cfg.data.background != "inpainter"
     if cfg.loss.w_bg_flow == 0 and not (grabcut and per_frame_background):
