@@ -169,6 +169,10 @@ def test_resolve_settings_decides_only_what_the_data_leaves_open():
     keys = [d["key"] for d in resolve_settings(cfg, aligned=0.1)]
     assert keys == ["data.background", "data.flow", "sampling.method", "loss.mask_target"]
     assert (cfg.data.background, cfg.sampling.method, cfg.loss.mask_target) == ("inpainter", "importance", "ramp")
+    cfg = resolve("cpu", overrides=["data.background=auto"])  # not in order, but a collection of the same scenes
+    assert [d["key"] for d in resolve_settings(cfg, aligned=0.1, aligned_similar=0.8)] == ["data.background",
+                                                                                           "data.flow"]
+    assert (cfg.data.background, cfg.sampling.method, cfg.loss.mask_target) == ("collection", "exhaustive", "grabcut")
     cfg = resolve("cpu", overrides=["data.background=temporal", "loss.w_bg_flow=0", "loss.w_mask_bg=0"])
     assert [d["key"] for d in resolve_settings(cfg, aligned=0.9)] == ["data.flow"]  # nothing would use the flow
     cfg = resolve("cpu", overrides=["data.background=temporal"])

@@ -28,13 +28,15 @@ AUTO_MIN_ALIGNED = 0.5
 """``background=auto`` uses the temporal background when at least this fraction of frames align."""
 
 
-def resolve_settings(cfg: Config, aligned: float | None) -> list[dict]:
+def resolve_settings(cfg: Config, aligned: float | None, aligned_similar: float | None = None) -> list[dict]:
     """Settle the settings that depend on the data, in place, and return the decisions made (``key``, ``value``,
-    ``was``, ``why``), in order. ``aligned``: the fraction of frames aligned with a neighbour (None when no
-    temporal background was computed). The only function that changes a user's settings:
+    ``was``, ``why``), in order. ``aligned``: the fraction of frames aligned with a neighbour in order (None when
+    no temporal background was computed); ``aligned_similar``: the same with the most similar frames as the
+    neighbours (``collection``; None when not computed). The only function that changes a user's settings:
 
-    1. ``data.background=auto``: ``temporal`` when at least ``AUTO_MIN_ALIGNED`` of the frames align, else the
-       paper's ``inpainter``, without flow (no neighbours, no flow) and with importance sampling.
+    1. ``data.background=auto``: ``temporal`` when at least ``AUTO_MIN_ALIGNED`` of the frames align in order,
+       else ``collection`` when as many align with their most similar frames, else the paper's ``inpainter``,
+       without flow (no neighbours, no flow) and with importance sampling.
     2. ``inpainted`` and ``collection`` train without the flow.
     3. The flow is not computed when nothing uses it: no flow loss (``loss.w_bg_flow=0``) and no GrabCut target.
     4. The GrabCut mask target needs a per-frame background; with the U-Net inpainter the ramp target is used."""
@@ -47,10 +49,15 @@ def resolve_settings(cfg: Config, aligned: float | None) -> list[dict]:
             decisions.append({"key": key, "value": value, "was": was, "why": why})
 
     if cfg.data.background == "auto":
+        in_order = f"{aligned or 0:.0%} of the frames align with their neighbours in order"
         if aligned is not None and aligned >= AUTO_MIN_ALIGNED:
-            decide("data.background", "temporal", f"{aligned:.0%} of the frames align with a neighbour")
+            decide("data.background", "temporal", in_order)
+        elif aligned_similar is not None and aligned_similar >= AUTO_MIN_ALIGNED:
+            decide("data.background", "collection", f"only {in_order}, {aligned_similar:.0%} with their most "
+                   "similar frames: an unordered collection of the same scenes")
         else:
-            why = f"only {aligned or 0:.0%} of the frames align with a neighbour: not video-like"
+            why = (f"only {in_order} and {aligned_similar or 0:.0%} with their most similar frames: "
+                   "neither a video nor a collection of the same scenes")
             decide("data.background", "inpainter", why)
             decide("data.flow", False, why)
             if cfg.sampling.method == "exhaustive":
@@ -92,7 +99,12 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
         with distributed.main_first():  # rank 0 computes and caches the backgrounds; the others then load them
             aligned = attach_backgrounds(bank, per_seq, mode, run_dir / "cache", cfg.data.temporal_offsets,
                                          progress and distributed.is_main())
-    decisions = resolve_settings(cfg, aligned)
+    aligned_similar = None
+    if cfg.data.background == "auto" and aligned < AUTO_MIN_ALIGNED:  # not in order: an unordered collection?
+        with distributed.main_first():
+            aligned_similar = attach_backgrounds(bank, per_seq, "collection", run_dir / "cache",
+                                                 cfg.data.temporal_offsets, progress and distributed.is_main())
+    decisions = resolve_settings(cfg, aligned, aligned_similar)
     if distributed.is_main():
         for d in decisions:
             print(f"{d['key']}={d['value']} (was {d['was']}): {d['why']}")
