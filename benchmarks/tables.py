@@ -96,6 +96,11 @@ TABLES: tuple[Table, ...] = (
                 "(`runs/davis18` = `runs/pretrain/data/seen`)"),
         Row(80, "homography background subtraction (`bgsub`; uses the neighbouring frames)"),
     )),
+    Table("flat_folder", ("refined", "raw"), (
+        Row(86, "`collection` (the most similar frames as neighbours), 800 steps from interim weights"),
+        Row(83, "`inpainted` (the fine-tuned inpainter's fills), inpainter fine-tuned 300 steps, 800 steps from "
+                "interim weights"),
+    )),
     Table("single_image", ("refined", "raw", "train_s"), (
         Row(34, "`inpainter` (the paper's U-Net, stage 1 in the run), importance sampling, 6 minutes of stage 2, "
                 "synthetic PTZ"),
@@ -123,6 +128,7 @@ TABLES: tuple[Table, ...] = (
     Table("baselines", ("refined", "raw"), (
         Row(84, "`bgsub`, the 27 DAVIS 2016 training sequences"),
         Row(80, "`bgsub`, the nine held-out DAVIS sequences"),
+        Row(85, "`bgsub`, the nine held-out DAVIS sequences, with the GrabCut refinement"),
     )),
     Table("wall_times", ("raw", "train_s", "predict_s"), (
         Row(46, "synthetic PTZ, 18 minutes, ResNet-18 detector (the default at that commit)"),

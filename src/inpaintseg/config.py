@@ -46,7 +46,8 @@ class DataConfig:
     the frame better, so parallax and dynamic texture, which an inpainter re-synthesises, do not stand out),
     ``collection`` (beyond the paper; an unordered collection of photos of the same scenes: ``temporal`` with each
     frame's most similar other frames of its folder as the neighbours; no optical flow) or ``auto`` (temporal
-    when at least half of the frames align with a neighbour, else the inpainter)."""
+    when at least half of the frames' neighbours align, else collection when half of their most similar frames
+    do, else the inpainter; engine/pipeline.py:resolve_settings)."""
     temporal_offsets: list[int] = field(default_factory=lambda: [-12, -8, -4, 4, 8, 12])
     flow: bool = False
     """Optical-flow branch (section 3.5; video data): L_bg also on the camera-stabilised optical flow of each

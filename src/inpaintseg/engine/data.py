@@ -191,9 +191,10 @@ def attach_backgrounds(
     """Compute (or load from ``cache_dir``) a background for every frame from ``per_seq`` (frames at
     :func:`background_size`), stored at the bank's size. ``temporal``: median of homography-aligned
     neighbours; ``collection``: the same with the most similar frames of the sequence as neighbours (no order
-    needed); ``known``: per-sequence median of all frames (static camera). Returns the fraction of frames for
-    which at least one neighbour could be aligned (1.0 for ``known``)."""
-    from inpaintseg.data.background import BackgroundCache
+    needed); ``known``: per-sequence median of all frames (static camera). Returns the share of the neighbours
+    that could be aligned, a mean over the frames (1.0 for ``known``): near 1 for a video, near 1 / k for the
+    frames of k videos shuffled together, where a neighbour in the folder's order is of the same shot by chance."""
+    from inpaintseg.data.background import BackgroundCache, neighbour_indices
 
     h, w = bank.frames.shape[-2:]
     out = []
@@ -201,11 +202,15 @@ def attach_backgrounds(
         big = (per_seq[0][0].shape[1], per_seq[0][0].shape[0])
         cache = BackgroundCache(cache_dir, big, offsets=offsets, similar=mode == "collection")
 
-        def small(job: tuple[str, list[np.ndarray]]) -> tuple[np.ndarray, int]:
-            """One sequence's backgrounds at the bank's size (only those are kept) and its aligned frames."""
+        def small(job: tuple[str, list[np.ndarray]]) -> tuple[np.ndarray, float]:
+            """One sequence's backgrounds at the bank's size (only those are kept) and the sum over its frames of
+            the share of their neighbours aligned (the coverage's maximum counts the aligned neighbours)."""
             bgs, coverage = cache.sequence(*job)
-            aligned = int((coverage.reshape(len(coverage), -1).max(axis=1) > 0).sum())
-            return np.stack([resize_image(bg, (w, h)) for bg in bgs]), aligned
+            n = len(coverage)
+            tried = np.array([min(len(offsets), n - 1) if mode == "collection" else
+                              len(neighbour_indices(i, n, offsets)) for i in range(n)]).clip(1)
+            aligned = coverage.reshape(n, -1).max(axis=1) / tried
+            return np.stack([resize_image(bg, (w, h)) for bg in bgs]), float(aligned.sum())
 
         jobs = list(zip(bank.sequence_names, per_seq, strict=True))
         results = parallel_map(small, jobs, "backgrounds", "seq", progress)

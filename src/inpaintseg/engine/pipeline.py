@@ -25,17 +25,18 @@ from inpaintseg.engine.train_inpainter import load_inpainter, train_inpainter
 from inpaintseg.io import atomic_write_text
 
 AUTO_MIN_ALIGNED = 0.5
-"""``background=auto`` uses the temporal background when at least this fraction of frames align."""
+"""``background=auto`` uses the temporal background when at least this share of the frames' neighbours align
+(a mean over the frames; ``engine/data.attach_backgrounds``)."""
 
 
 def resolve_settings(cfg: Config, aligned: float | None, aligned_similar: float | None = None) -> list[dict]:
     """Settle the settings that depend on the data, in place, and return the decisions made (``key``, ``value``,
-    ``was``, ``why``), in order. ``aligned``: the fraction of frames aligned with a neighbour in order (None when
-    no temporal background was computed); ``aligned_similar``: the same with the most similar frames as the
-    neighbours (``collection``; None when not computed). The only function that changes a user's settings:
+    ``was``, ``why``), in order. ``aligned``: the share of the frames' neighbours in order that align with them
+    (None when no temporal background was computed); ``aligned_similar``: the same with the most similar frames
+    as the neighbours (``collection``; None when not computed). The only function that changes a user's settings:
 
-    1. ``data.background=auto``: ``temporal`` when at least ``AUTO_MIN_ALIGNED`` of the frames align in order,
-       else ``collection`` when as many align with their most similar frames, else the paper's ``inpainter``,
+    1. ``data.background=auto``: ``temporal`` when at least ``AUTO_MIN_ALIGNED`` of the neighbours in order align,
+       else ``collection`` when as many of the most similar frames align, else the paper's ``inpainter``,
        without flow (no neighbours, no flow) and with importance sampling.
     2. ``inpainted`` and ``collection`` train without the flow.
     3. The flow is not computed when nothing uses it: no flow loss (``loss.w_bg_flow=0``) and no GrabCut target.
@@ -49,14 +50,14 @@ def resolve_settings(cfg: Config, aligned: float | None, aligned_similar: float 
             decisions.append({"key": key, "value": value, "was": was, "why": why})
 
     if cfg.data.background == "auto":
-        in_order = f"{aligned or 0:.0%} of the frames align with their neighbours in order"
+        in_order = f"{aligned or 0:.0%} of the neighbours in order align with their frame"
         if aligned is not None and aligned >= AUTO_MIN_ALIGNED:
             decide("data.background", "temporal", in_order)
         elif aligned_similar is not None and aligned_similar >= AUTO_MIN_ALIGNED:
-            decide("data.background", "collection", f"only {in_order}, {aligned_similar:.0%} with their most "
-                   "similar frames: an unordered collection of the same scenes")
+            decide("data.background", "collection", f"only {in_order}, {aligned_similar:.0%} of the most similar "
+                   "frames: an unordered collection of the same scenes")
         else:
-            why = (f"only {in_order} and {aligned_similar or 0:.0%} with their most similar frames: "
+            why = (f"only {in_order} and {aligned_similar or 0:.0%} of the most similar frames: "
                    "neither a video nor a collection of the same scenes")
             decide("data.background", "inpainter", why)
             decide("data.flow", False, why)
