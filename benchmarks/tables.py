@@ -92,8 +92,11 @@ TABLES: tuple[Table, ...] = (
     Table("zero_shot", ("refined", "raw"), (
         Row(79, "interim pretrained weights (stage 2 at 3,900 steps), no training on these sequences"),
         Row(82, "pretraining D and S at stage-2 step 5,600, no training on these sequences"),
+        Row(87, "D and S at step 9,000 (the last 3,100 with `train.zoom=1.5 train.jitter=0.2`), no training on "
+                "these sequences"),
         Row(81, "for comparison: D and S at step 5,400 on the 18 DAVIS sequences they were pretrained on "
                 "(`runs/davis18` = `runs/pretrain/data/seen`)"),
+        Row(88, "for comparison: D and S at step 9,000 on the 18 DAVIS sequences they were pretrained on"),
         Row(80, "homography background subtraction (`bgsub`; uses the neighbouring frames)"),
     )),
     Table("flat_folder", ("refined", "raw"), (
