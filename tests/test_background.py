@@ -10,7 +10,9 @@ from inpaintseg.data import background as bg
 from inpaintseg.data.background import (
     BackgroundCache,
     FeatureCache,
+    aligned_share,
     background_subtraction_mask,
+    chosen_neighbours,
     estimate_homography,
     neighbour_indices,
     sequence_backgrounds,
@@ -138,6 +140,19 @@ def test_similar_neighbours_are_frames_of_the_same_scene_beyond_the_nearest():
     # homography then fails and it is dropped)
     assert all(j < 25 for i in range(3, 22) for j in chosen[i])
     assert [len(c) for c in similar_neighbours(frames[:3])] == [1, 1, 1]  # short: what there is
+
+
+def test_aligned_share_counts_the_neighbours_actually_tried():
+    """The share divides the aligned neighbours (coverage's maximum) by the neighbours chosen for that frame,
+    which near the ends of a sequence and in short collections are fewer than the offsets."""
+    coverage = np.zeros((3, 4, 4), np.uint8)
+    coverage[0, 0, 0], coverage[1, 1, 1], coverage[2] = 1, 2, 0
+    share = aligned_share(coverage, [[1], [0, 2, 3, 4], []])
+    assert share.tolist() == [1.0, 0.5, 0.0]
+    frames = [texture(W, H, seed=k) for k in range(3)]
+    assert [len(c) for c in chosen_neighbours(frames, (-4, 4, 8), similar=False)] == [1, 2, 1]
+    # far ranks clip to the least similar frame, so a 3-frame collection gives each frame one neighbour, not two
+    assert [len(c) for c in chosen_neighbours(frames, (-4, 4, 8), similar=True)] == [1, 1, 1]
 
 
 def test_collection_background_needs_no_order():

@@ -101,6 +101,7 @@ class SegmenterConfig:
     width: int = 64
     """Channels of the encoder's first stage."""
     crop_size: int = 128
+    """Side (pixels) of the square crop of each box that S encodes and decodes; a multiple of 16."""
     latent: int = 600
     """Spatial part of the bottleneck (reshaped to a feature map by a linear layer)."""
     global_latent: int = 256

@@ -29,11 +29,17 @@ class CRFParams:
     """Dense CRF settings (defaults: pydensecrf's README/example values)."""
 
     gaussian_sxy: float = 3.0
+    """Spatial standard deviation (pixels) of the smoothness kernel."""
     gaussian_compat: float = 3.0
+    """Weight (Potts compatibility) of the smoothness kernel."""
     bilateral_sxy: float = 80.0
+    """Spatial standard deviation (pixels) of the appearance kernel."""
     bilateral_srgb: float = 13.0
+    """Colour standard deviation (0-255 RGB units) of the appearance kernel."""
     bilateral_compat: float = 10.0
+    """Weight (Potts compatibility) of the appearance kernel."""
     iterations: int = 5
+    """Mean-field iterations."""
     clip: float = 0.05
     """Soft-mask probabilities are clipped to [clip, 1 - clip] before -log (the unary term)."""
 

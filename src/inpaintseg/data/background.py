@@ -209,6 +209,24 @@ def similar_neighbours(frames: Sequence[np.ndarray], offsets: Sequence[int] = DE
     return [list(dict.fromkeys(int(row[r]) for r in ranks)) for row in order]
 
 
+def chosen_neighbours(frames: Sequence[np.ndarray], offsets: Sequence[int] = DEFAULT_OFFSETS,
+                      similar: bool = False) -> list[list[int]]:
+    """Each frame's neighbours: :func:`neighbour_indices` in the sequence's order, or with ``similar`` its most
+    similar frames (:func:`similar_neighbours`)."""
+    if similar:
+        return similar_neighbours(frames, offsets)
+    return [neighbour_indices(i, len(frames), offsets) for i in range(len(frames))]
+
+
+def aligned_share(coverage: np.ndarray, chosen: Sequence[Sequence[int]]) -> np.ndarray:
+    """Per frame, the share of its ``chosen`` neighbours that could be aligned: (N,) float64 from the coverage
+    (N, H, W) of :func:`sequence_backgrounds` (its maximum over the pixels counts the aligned neighbours; a frame
+    without neighbours counts as 0)."""
+    n = len(coverage)
+    tried = np.array([len(c) for c in chosen], np.float64).clip(1)
+    return coverage.reshape(n, -1).max(axis=1) / tried
+
+
 def _masked_median(stack: np.ndarray, valid: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     """Per-pixel, per-channel median of ``stack`` (K, H, W, 3) uint8 over the entries where ``valid``
     (K, H, W) bool; ``fallback`` (H, W, 3) where no entry is valid. Even counts average the middle two."""
@@ -277,11 +295,10 @@ def sequence_backgrounds(
     """Backgrounds and coverage of every frame of a sequence: ((N, H, W, 3) uint8, (N, H, W) uint8). The
     neighbours are at ``offsets`` in the sequence's order, or, with ``similar``, its most similar frames
     (:func:`similar_neighbours`; any frame may be one, so the features of all frames are kept)."""
+    chosen = chosen_neighbours(frames, offsets, similar)
     if similar:
-        chosen = similar_neighbours(frames, offsets)
         features = FeatureCache(frames, max_items=len(frames))
     else:
-        chosen = [None] * len(frames)
         features = FeatureCache(frames, max_items=2 * max((abs(int(o)) for o in offsets), default=0) + 8)
     height, width = frames[0].shape[:2]
     backgrounds = np.empty((len(frames), height, width, 3), np.uint8)
@@ -324,14 +341,23 @@ class BackgroundCache:
         key = hashlib.sha1(f"v{CACHE_VERSION} {self.offsets}{mode}".encode()).hexdigest()[:10]
         return self.cache_dir / f"{seq_name}_{size[0]}x{size[1]}_{key}.npz"
 
+    def _resized(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        size = self.size or (frames[0].shape[1], frames[0].shape[0])
+        return [resize_image(frame, size, cv2.INTER_AREA) for frame in frames]
+
+    def aligned_share(self, frames: Sequence[np.ndarray], coverage: np.ndarray) -> np.ndarray:
+        """Per frame (N,), the share of the neighbours :meth:`sequence` chose for it that could be aligned."""
+        chosen = chosen_neighbours(self._resized(frames) if self.similar else frames, self.offsets, self.similar)
+        return aligned_share(coverage, chosen)
+
     def sequence(
         self, seq_name: str, frames: Sequence[np.ndarray], progress: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """Backgrounds (N, H, W, 3) uint8 and coverage (N, H, W) uint8 of every frame, at the cache's size."""
         if len(frames) == 0:
             raise ValueError(f"sequence {seq_name!r} has no frames")
-        size = self.size or (frames[0].shape[1], frames[0].shape[0])
-        resized = [resize_image(frame, size, cv2.INTER_AREA) for frame in frames]
+        resized = self._resized(frames)
+        size = (resized[0].shape[1], resized[0].shape[0])
         fingerprint = _fingerprint(resized, self.offsets, self.similar)
         path = self.path(seq_name, size)
         (w, h), n = size, len(resized)

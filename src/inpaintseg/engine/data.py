@@ -194,7 +194,7 @@ def attach_backgrounds(
     needed); ``known``: per-sequence median of all frames (static camera). Returns the share of the neighbours
     that could be aligned, a mean over the frames (1.0 for ``known``): near 1 for a video, near 1 / k for the
     frames of k videos shuffled together, where a neighbour in the folder's order is of the same shot by chance."""
-    from inpaintseg.data.background import BackgroundCache, neighbour_indices
+    from inpaintseg.data.background import BackgroundCache
 
     h, w = bank.frames.shape[-2:]
     out = []
@@ -206,10 +206,7 @@ def attach_backgrounds(
             """One sequence's backgrounds at the bank's size (only those are kept) and the sum over its frames of
             the share of their neighbours aligned (the coverage's maximum counts the aligned neighbours)."""
             bgs, coverage = cache.sequence(*job)
-            n = len(coverage)
-            tried = np.array([min(len(offsets), n - 1) if mode == "collection" else
-                              len(neighbour_indices(i, n, offsets)) for i in range(n)]).clip(1)
-            aligned = coverage.reshape(n, -1).max(axis=1) / tried
+            aligned = cache.aligned_share(job[1], coverage)
             return np.stack([resize_image(bg, (w, h)) for bg in bgs]), float(aligned.sum())
 
         jobs = list(zip(bank.sequence_names, per_seq, strict=True))
