@@ -37,6 +37,7 @@ from inpaintseg.demo import TEST_SPLIT, TRAIN_SPLIT
 from inpaintseg.engine.pipeline import run_training
 from inpaintseg.evaluate import run as run_evaluate
 from inpaintseg.predict import predict_source
+from inpaintseg.temporal import TemporalOptions
 
 
 def shuffle_frames(root: Path, out: Path, seed: int = 0) -> dict[str, list[str]]:
@@ -85,6 +86,11 @@ def main() -> None:
     ap.add_argument("--model", help="evaluate this model (a model.pt, or default) without training")
     ap.add_argument("--shuffle", action="store_true", help="train and predict on the test frames as one flat, "
                                                            "shuffled folder of images")
+    ap.add_argument("--temporal", action="store_true", help="predict in video mode (predict --temporal)")
+    ap.add_argument("--cell-weight", type=float, default=TemporalOptions.cell_weight,
+                    help="with --temporal: exponent of the background reward on the cells (0 = off)")
+    ap.add_argument("--mask-weight", type=float, default=TemporalOptions.mask_weight,
+                    help="with --temporal: share of background subtraction in the masks (0 = off)")
     ap.add_argument("overrides", nargs="*")
     a, extra = ap.parse_known_args()
     bad = [e for e in extra if "=" not in e or e.startswith("-")]
@@ -107,11 +113,13 @@ def main() -> None:
     t0 = time.time()
     model = a.model or run_training(cfg, train_root, a.out / "run", progress=False)
     t_train = time.time() - t0
+    temporal = TemporalOptions(a.cell_weight, a.mask_weight) if a.temporal else None
 
     def predict(name: str, refine: str) -> Path:
         if mapping is None:
-            return predict_source(model, test_root, a.out / name, progress=False, refine=refine)
-        flat = predict_source(model, test_root, a.out / f"{name}_flat", progress=False, refine=refine)
+            return predict_source(model, test_root, a.out / name, progress=False, refine=refine, temporal=temporal)
+        flat = predict_source(model, test_root, a.out / f"{name}_flat", progress=False, refine=refine,
+                              temporal=temporal)
         return unshuffle_predictions(flat, a.out / name, mapping)
 
     t0 = time.time()
@@ -126,6 +134,7 @@ def main() -> None:
     append_result({
         "dataset": a.dataset, "camera": a.camera if a.dataset == "synthetic" else None, "preset": a.preset,
         "overrides": a.overrides, "model": a.model, "shuffle": a.shuffle,
+        "temporal": None if temporal is None else {"cell_weight": a.cell_weight, "mask_weight": a.mask_weight},
         "data": str(a.data) if a.dataset == "davis" else None,
         "split": ({"train": [a.train_sequences, a.train_frames], "test": [a.test_sequences, a.test_frames]}
                   if a.dataset == "synthetic" else None),

@@ -59,10 +59,11 @@ def cmd_train(a: argparse.Namespace, inpainter_only: bool = False) -> int:
 
 def cmd_predict(a: argparse.Namespace) -> int:
     from inpaintseg.predict import predict_source
+    from inpaintseg.temporal import TemporalOptions
 
     out = predict_source(a.model, a.source, a.out, batch=a.batch, device=a.device, save=a.save,
                          max_objects=a.max_objects, nms_iou=a.nms_iou, min_prob=a.min_prob, refine=a.refine,
-                         flip_tta=a.tta, threshold=a.threshold)
+                         flip_tta=a.tta, threshold=a.threshold, temporal=TemporalOptions() if a.temporal else None)
     from inpaintseg.engine.distributed import is_main
 
     if is_main():  # one line under torchrun, not one per process
@@ -178,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="average each mask with the mirrored image's (S runs twice)")
     p.add_argument("--threshold", type=float, default=PREDICT.threshold,
                    help=f"mask threshold for COCO RLEs/outlines ({PREDICT.threshold})")
+    p.add_argument("--temporal", action="store_true",
+                   help="video mode: also use each frame's neighbours in its sequence (their homography-aligned "
+                        "median as a background) to choose the cell and to shape the mask")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("demo", help="synthetic benchmark -> train -> predict -> evaluate, on built-in data")

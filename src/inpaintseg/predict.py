@@ -43,13 +43,14 @@ from inpaintseg.crf import CRFParams, refine_mask, require_crf
 from inpaintseg.data.image_io import resize_image
 from inpaintseg.data.sources import Frame, open_source
 from inpaintseg.engine import distributed
-from inpaintseg.engine.data import parallel_map
+from inpaintseg.engine.data import background_size, parallel_map
 from inpaintseg.errors import ConfigError, DataError
 from inpaintseg.grabcut import GrabCutParams, refine_grabcut
 from inpaintseg.models.crop import box_to_xyxy, crop, uncrop
 from inpaintseg.models.model import InpaintSegModel
 from inpaintseg.results import Prediction
 from inpaintseg.sharding import shard_frames, shard_source
+from inpaintseg.temporal import Context, TemporalOptions, fuse_cells, fuse_mask, with_context
 from inpaintseg.weights import load_model
 from inpaintseg.writers import OutputWriters, parse_save
 
@@ -85,7 +86,7 @@ class Predictor:
                  box_from_mask: float = BOX_FROM_MASK, *, max_objects: int = PREDICT.max_objects,
                  nms_iou: float = PREDICT.nms_iou, min_prob: float = PREDICT.min_prob, refine: str = PREDICT.refine,
                  crf_params: CRFParams | None = None, grabcut_params: GrabCutParams | None = None,
-                 flip_tta: bool = PREDICT.flip_tta) -> None:
+                 flip_tta: bool = PREDICT.flip_tta, temporal: TemporalOptions | None = None) -> None:
         if int(max_objects) != max_objects or max_objects < 1:
             raise ConfigError(f"max_objects must be a positive integer, got {max_objects!r}")
         if not 0.0 <= nms_iou <= 1.0:
@@ -106,6 +107,8 @@ class Predictor:
         self.flip_tta = flip_tta
         self.crf_params = crf_params or CRFParams()
         self.grabcut_params = grabcut_params or GrabCutParams()
+        self.temporal = temporal
+        self.context_counts: dict[str, list[int]] = {}
         if refine == "crf":
             require_crf()  # fail now, not after the first batch, when pydensecrf2 is missing
 
@@ -118,19 +121,26 @@ class Predictor:
         return cls(model, cfg, device, box_from_mask, **options)
 
     @torch.no_grad()
-    def predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:
+    def predict_batch(self, images: list[np.ndarray], contexts: list[Context | None] | None = None
+                      ) -> list[Prediction]:
         """RGB uint8 (H,W,3) images (sizes may differ) -> one Prediction each.
 
         All images go through D together (resized to ``cfg.data.size``); the kept cells' boxes of all images
-        (M = sum of the objects per image) go through T + S together as one (M, 3, S, S) batch.
+        (M = sum of the objects per image) go through T + S together as one (M, 3, S, S) batch. ``contexts``:
+        what each image's neighbouring frames say (:mod:`inpaintseg.temporal`; None entries: nothing), used as
+        ``self.temporal`` says.
         """
         if not images:
             return []
+        contexts = contexts if contexts is not None and self.temporal is not None else [None] * len(images)
         small = np.stack([resize_image(im, self.size) for im in images])
         x = torch.from_numpy(small).permute(0, 3, 1, 2).float().div(255.0).to(self.device)
         props = self.model(x)
         probs = props.probs.float().cpu().numpy()  # (B, C)
         corners = box_to_xyxy(props.boxes.float()).cpu().numpy()  # (B, C, 4) fractions of the image
+        for i, context in enumerate(contexts):
+            if context is not None:
+                probs[i] = fuse_cells(probs[i], corners[i], context, self.temporal.cell_weight)
         picks = [select_cells(probs[i], corners[i], self.max_objects, self.nms_iou, self.min_prob)
                  for i in range(len(images))]
         owner = torch.as_tensor(np.repeat(np.arange(len(images)), [len(p) for p in picks]), device=self.device)
@@ -144,6 +154,13 @@ class Predictor:
         counts = [len(pk) for pk in picks]
         fulls = [uncrop(m, b, im.shape[0], im.shape[1])[:, 0].clamp(0, 1).float().cpu().numpy()  # (n, h, w) each
                  for im, m, b in zip(images, masks.split(counts), boxes.split(counts), strict=True)]
+        for i, (im, full, part, context) in enumerate(zip(images, fulls, boxes.split(counts), contexts, strict=True)):
+            if context is not None and self.temporal.mask_weight > 0:
+                h, w = im.shape[:2]
+                foreground = context.foreground(w, h)
+                window = box_to_xyxy(part.float(), w, h).cpu().numpy()
+                fulls[i] = np.stack([fuse_mask(m, b, foreground, self.temporal.mask_weight)
+                                     for m, b in zip(full, window, strict=True)])
         if self.refine != "none":  # every object of the batch at once on torch's threads (OpenCV releases the GIL;
             # torchrun gives each process OMP_NUM_THREADS=1 unless the user sets it: the cores are not oversubscribed)
             pairs = [(im, m) for im, full in zip(images, fulls, strict=True) for m in full]
@@ -193,16 +210,28 @@ class Predictor:
         return self.predict_batch([image])[0]
 
     def predict_frames(self, frames: Iterable[Frame], batch: int = 8) -> Iterator[tuple[Frame, Prediction]]:
-        """Stream (frame, prediction) pairs; at most ``batch`` frames are held at a time."""
+        """Stream (frame, prediction) pairs; at most ``batch`` frames are held at a time (with ``temporal``, also
+        the window of neighbours :func:`~inpaintseg.temporal.with_context` holds). ``self.context_counts``
+        counts, per sequence, the frames predicted with and without a context."""
         if batch < 1:
             raise ConfigError(f"batch must be >= 1, got {batch!r}")
-        pending: list[Frame] = []
-        for frame in frames:
-            pending.append(frame)
+        if self.temporal is None:
+            items = ((frame, None) for frame in frames)
+        else:
+            items = with_context(frames, self.cfg.data.temporal_offsets, background_size(self.size))
+        pending: list[tuple[Frame, Context | None]] = []
+        for item in items:
+            pending.append(item)
+            counts = self.context_counts.setdefault(item[0].sequence, [0, 0])
+            counts[item[1] is None] += 1
             if len(pending) == batch:
-                yield from zip(pending, self.predict_batch([f.image for f in pending]), strict=True)
+                yield from self._predict_pending(pending)
                 pending = []
-        yield from zip(pending, self.predict_batch([f.image for f in pending]), strict=True)
+        yield from self._predict_pending(pending)
+
+    def _predict_pending(self, pending: list[tuple[Frame, Context | None]]) -> Iterator[tuple[Frame, Prediction]]:
+        frames = [f for f, _ in pending]
+        yield from zip(frames, self.predict_batch([f.image for f in frames], [c for _, c in pending]), strict=True)
 
     def predict_video(self, path: str | Path, batch: int = 8) -> Iterator[Prediction]:
         """Predictions of a video file's frames in order, decoded and predicted ``batch`` frames at a time
@@ -220,6 +249,7 @@ def predict_source(
     progress: bool = True, sequences: Iterable[str] | None = None, *, save: str | Iterable[str] = ("masks",),
     max_objects: int = PREDICT.max_objects, nms_iou: float = PREDICT.nms_iou, min_prob: float = PREDICT.min_prob,
     refine: str = PREDICT.refine, flip_tta: bool = PREDICT.flip_tta, threshold: float = PREDICT.threshold,
+    temporal: TemporalOptions | None = None,
 ) -> Path:
     """Predict every frame of ``source`` (image, folder, DAVIS root, video, folder of videos) and write the
     ``save`` outputs under ``out`` (see the module docstring); returns ``out``.
@@ -228,7 +258,9 @@ def predict_source(
     ``out/detections.json`` (``[{"sequence", "frame", "bbox": [x, y, w, h], "score"}]``, the format
     ``evaluate`` reads); a video's frames are the sequence named by the file stem. ``threshold`` binarises
     masks for the COCO RLEs and overlay outlines. ``sequences``: only these sequences of the source.
-    Under torchrun each process predicts its :func:`shard_source` share.
+    ``temporal``: use the neighbouring frames of each sequence (:mod:`inpaintseg.temporal`); what could not be
+    used is printed. Under torchrun each process predicts its :func:`shard_source` share (with ``temporal``, a
+    sequence split between processes has no neighbours across the split).
     """
     save = parse_save(save)
     out = Path(out)
@@ -236,10 +268,13 @@ def predict_source(
         raise DataError(out, "the output folder exists and is not a folder (choose another --out)")
     rank, world = distributed.setup()
     predictor = Predictor.load(model_path, device, max_objects=max_objects, nms_iou=nms_iou, min_prob=min_prob,
-                               refine=refine, flip_tta=flip_tta)
+                               refine=refine, flip_tta=flip_tta, temporal=temporal)
     src = open_source(source)
     if sequences is not None:
         src = src.subset(sequences)
+    if temporal is not None and rank == 0 and all(len(s) < 2 for s in src.sequences):
+        print(f"--temporal: {source} has no sequence of two or more frames, so no neighbours to use: "
+              "predicted from each image alone")
     out.mkdir(parents=True, exist_ok=True)
     shards = shard_source(src, rank, world)
     writers = OutputWriters(out, save, threshold, {s.name: s for s in src.sequences}, rank, world,
@@ -257,4 +292,14 @@ def predict_source(
     finally:
         bar.close()
     writers.finish()
+    if temporal is not None and rank == 0:
+        _report_context(predictor.context_counts)
     return out
+
+
+def _report_context(counts: dict[str, list[int]]) -> None:
+    """Say which sequences' frames mostly had no aligned neighbour (``Predictor.context_counts``)."""
+    alone = {name: without / (with_ + without) for name, (with_, without) in counts.items() if without > with_}
+    for name, share in alone.items():
+        print(f"--temporal: {share:.0%} of the frames of {name} have no neighbour that aligns with them (a single "
+              "image, an unordered collection or cuts): those were predicted from the image alone")

@@ -1,0 +1,102 @@
+"""Tests of video mode (inpaintseg.temporal, ``predict --temporal``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from inpaintseg.cli import main
+from inpaintseg.data.image_io import write_png
+from inpaintseg.data.sources import Frame
+from inpaintseg.predict import Predictor
+from inpaintseg.temporal import TemporalOptions, cell_rewards, fuse_cells, fuse_mask, with_context
+from tests.test_background import SQUARE, H, W, panning_sequence
+from tests.test_predict import data  # noqa: F401  (the module fixture: a tiny model and data)
+
+OFFSETS = (-4, 4, 8)
+
+
+def frames_of(name: str, images: list[np.ndarray]) -> list[Frame]:
+    return [Frame(name, f"{k:05d}", k, im) for k, im in enumerate(images)]
+
+
+def test_contexts_stream_in_order_with_a_bounded_window():
+    """Each frame leaves as soon as its furthest neighbour (8 frames on) has been read; sequences do not mix."""
+    a, _, _ = panning_sequence(n=20)
+    b, _, _ = panning_sequence(n=12, seed=5)
+    stream = frames_of("a", a) + frames_of("b", b)
+    read = []
+
+    def source():
+        for frame in stream:
+            read.append(frame)
+            yield frame
+
+    out = []
+    for frame, context in with_context(source(), OFFSETS, (W, H)):
+        out.append((frame.sequence, frame.index))
+        assert context is not None and context.background.shape == (H, W, 3)
+        ahead = sum(f.sequence == frame.sequence for f in read) - 1 - frame.index
+        assert ahead <= 8 or read[-1].sequence != frame.sequence, (frame.index, ahead)
+        if read[-1].sequence == frame.sequence and frame.index + 8 < (20 if frame.sequence == "a" else 12):
+            assert ahead == 8  # not read further ahead than it needs
+    assert out == [(f.sequence, f.index) for f in stream]
+
+
+def test_a_frame_without_aligned_neighbours_has_no_context():
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(3)]  # nothing to match
+    single = [panning_sequence(n=1)[0][0]]
+    contexts = [c for _, c in with_context(frames_of("noise", noise) + frames_of("one", single), OFFSETS, (W, H))]
+    assert contexts == [None, None, None, None]
+
+
+def test_the_moving_square_has_the_highest_reward():
+    frames, _, xs = panning_sequence(n=25)
+    contexts = dict((f.index, c) for f, c in with_context(frames_of("a", frames), OFFSETS, (W, H)))
+    t = 12
+    x0, y0 = xs[t], 22
+    on = np.array([[x0 / W, y0 / H, (x0 + SQUARE) / W, (y0 + SQUARE) / H]])
+    off = np.array([[0.0, 0.0, 0.3, 0.3], [0.7, 0.6, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
+    rewards = cell_rewards(contexts[t].error(), np.concatenate([on, off]))
+    assert rewards[0] > 5 and rewards[1:3].max() < 1 and rewards[3] == pytest.approx(1.0), rewards
+    probs = np.array([0.2, 0.5, 0.3, 0.0], np.float32)  # the network prefers a box on still background
+    fused = fuse_cells(probs, np.concatenate([on, off]), contexts[t], 1.0)
+    assert fused.argmax() == 0 and fused.sum() == pytest.approx(1.0) and fused[3] == 0
+    assert fuse_cells(probs, np.concatenate([on, off]), contexts[t], 0.0) is probs
+    fg = contexts[t].foreground(W, H)
+    assert fg[y0 + 5 : y0 + SQUARE - 5, x0 + 5 : x0 + SQUARE - 5].mean() > 0.8 and np.median(fg) < 0.2
+
+
+def test_fuse_mask_adds_the_foreground_inside_the_box_only():
+    mask = np.zeros((10, 10), np.float32)
+    mask[2:6, 2:6] = 1.0
+    fg = np.ones((10, 10), np.float32)
+    fused = fuse_mask(mask, np.array([1.0, 1.0, 7.0, 7.0]), fg, 0.5)
+    assert fused[3, 3] == 1.0 and fused[1, 6] == 0.5 and fused[8, 8] == 0.0 and fused[0, 0] == 0.0
+    assert fuse_mask(mask, np.array([1.0, 1.0, 7.0, 7.0]), fg, 0.0) is mask
+
+
+def test_predictor_in_video_mode_changes_predictions_only_where_neighbours_align(data):  # noqa: F811
+    frames = data["frames"]
+    plain = Predictor.load(data["model"], refine="none")
+    video = Predictor.load(data["model"], refine="none", temporal=TemporalOptions(cell_weight=2.0, mask_weight=0.5))
+    stream = frames_of("seq000", frames)
+    a = [p for _, p in plain.predict_frames(stream, batch=4)]
+    b = [p for _, p in video.predict_frames(stream, batch=4)]
+    assert len(a) == len(b) == len(frames)
+    assert video.context_counts["seq000"][0] > 0  # some frames had aligned neighbours
+    assert any(not np.allclose(x.masks, y.masks) for x, y in zip(a, b, strict=True))
+    alone = [p for _, p in video.predict_frames(frames_of("one", frames[:1]))]  # no neighbours: as without
+    np.testing.assert_allclose(alone[0].masks, a[0].masks, atol=1e-6)  # batch of 1 against 4: rounding
+    assert video.context_counts["one"] == [0, 1]
+
+
+def test_cli_temporal_on_a_single_image_says_it_has_no_neighbours(data, tmp_path, capsys):  # noqa: F811
+    image = tmp_path / "one.png"
+    write_png(image, data["frames"][0])
+    assert main(["predict", str(data["model"]), str(image), "--out", str(tmp_path / "p"), "--temporal",
+                 "--refine", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "no neighbours to use" in out
+    assert len(list((tmp_path / "p").rglob("*.png"))) == 1
