@@ -2,7 +2,7 @@
 on a long versus a short video.
 
     python benchmarks/predict_speed.py [--threads 2] [--frames-fps 64] [--skip-paper]
-                                       [--long 2000] [--short 200] [--video-batch 8] [--device cpu]
+                                       [--long 2000] [--short 200] [--video-batch 8] [--device cpu] [--temporal]
 
 Speed: models of the ``cpu`` and ``paper`` presets with random weights (``train.pretrained=none``; weights do
 not change the cost), wrapped in ``Predictor``, on 320x180 RGB uint8 frames (a square moving over noise) at
@@ -14,6 +14,8 @@ Memory: a ``cpu``-preset checkpoint (``model_payload`` format, as training write
 videos (``--short`` and ``--long`` frames, 320x180) are written to a temporary folder; each video is predicted
 by ``predict_source`` (masks + detections.json) in a fresh subprocess, which reports its peak resident set
 size after loading the model and at the end. Streaming prediction should give a long/short ratio close to 1.
+With ``--temporal`` the videos are predicted in video mode (``predict --temporal``: a window of neighbouring
+frames is held besides the batch). The memory figures are appended to ``benchmarks/results.jsonl``.
 
 Peak RSS is read from ``VmHWM`` in ``/proc/self/status`` (the high-water mark of the process's own address
 space). ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` is printed too but is not used for the ratio: on Linux a
@@ -41,13 +43,14 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
-from machine import machine_line
+from machine import append_result, machine_line
 
 from inpaintseg.config import resolve
 from inpaintseg.engine.checkpoint import save_checkpoint
 from inpaintseg.engine.train import model_payload
 from inpaintseg.models.model import build_model
 from inpaintseg.predict import Predictor, predict_source
+from inpaintseg.temporal import TemporalOptions
 
 FRAME_W, FRAME_H = 320, 180
 BATCHES = (1, 16)
@@ -126,23 +129,24 @@ def peak_rss_mib() -> float:
     return ru_maxrss_mib()
 
 
-def rss_child(model: str, video: str, out: str, batch: int, threads: int, device: str) -> None:
+def rss_child(model: str, video: str, out: str, batch: int, threads: int, device: str, temporal: bool) -> None:
     """Run in a fresh process: load the model, predict the video with ``predict_source``; print JSON."""
     torch.set_num_threads(threads)
     Predictor.load(model, device)  # load once to measure the memory of imports + model
     after_load = peak_rss_mib()
     t0 = time.perf_counter()
-    predict_source(model, video, out, batch=batch, device=device, progress=False, refine="none")
+    predict_source(model, video, out, batch=batch, device=device, progress=False, refine="none",
+                   temporal=TemporalOptions() if temporal else None)
     wall = time.perf_counter() - t0
     frames = len(list(Path(out).glob("*/*.png")))
     print(json.dumps({"after_load_mib": after_load, "peak_mib": peak_rss_mib(), "ru_maxrss_mib": ru_maxrss_mib(),
                       "wall_s": wall, "frames": frames}))
 
 
-def measure_rss(model: Path, video: Path, out: Path, batch: int, threads: int, device: str) -> dict:
+def measure_rss(model: Path, video: Path, out: Path, batch: int, threads: int, device: str, temporal: bool) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     cmd = [sys.executable, __file__, "--rss-child", str(model), str(video), str(out), str(batch), str(threads),
-           device]
+           device, str(int(temporal))]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -159,12 +163,13 @@ def main() -> None:
     ap.add_argument("--video-batch", type=int, default=8, help="predict_source batch for the RSS runs (default 8)")
     ap.add_argument("--skip-rss", action="store_true", help="speed table only")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--rss-child", nargs=6, metavar=("MODEL", "VIDEO", "OUT", "BATCH", "THREADS", "DEVICE"),
-                    help=argparse.SUPPRESS)
+    ap.add_argument("--temporal", action="store_true", help="predict the videos in video mode (predict --temporal)")
+    ap.add_argument("--rss-child", nargs=7, help=argparse.SUPPRESS,
+                    metavar=("MODEL", "VIDEO", "OUT", "BATCH", "THREADS", "DEVICE", "TEMPORAL"))
     a = ap.parse_args()
     if a.rss_child:
-        model, video, out, batch, threads, device = a.rss_child
-        rss_child(model, video, out, int(batch), int(threads), device)
+        model, video, out, batch, threads, device, temporal = a.rss_child
+        rss_child(model, video, out, int(batch), int(threads), device, temporal == "1")
         return
     torch.set_num_threads(a.threads)
     print(machine_line(torch.get_num_threads()))
@@ -190,7 +195,8 @@ def main() -> None:
         rows = {}
         for n in (a.short, a.long):
             video = write_video(tmp / f"video_{n}.mp4", n)
-            rows[n] = measure_rss(model_path, video, tmp / f"pred_{n}", a.video_batch, a.threads, a.device)
+            rows[n] = measure_rss(model_path, video, tmp / f"pred_{n}", a.video_batch, a.threads, a.device,
+                                  a.temporal)
             if rows[n]["frames"] != n:
                 raise RuntimeError(f"{video}: predicted {rows[n]['frames']} frames, expected {n}")
         print(f"\npeak RSS of predict_source (cpu preset, batch {a.video_batch}, masks + detections.json), "
@@ -206,6 +212,9 @@ def main() -> None:
         growth = rows[a.long]["peak_mib"] - rows[a.long]["after_load_mib"]
         print(f"\npeak RSS ratio {a.long} / {a.short} frames: {ratio:.3f} "
               f"(growth during prediction of {a.long} frames: {growth:.0f} MiB)")
+        append_result({"benchmark": "predict_rss", "temporal": a.temporal, "batch": a.video_batch,
+                       "device": a.device, "frames": {str(n): r for n, r in rows.items()}, "rss_ratio": ratio,
+                       "frames_per_s": {str(n): n / r["wall_s"] for n, r in rows.items()}})
 
 
 if __name__ == "__main__":

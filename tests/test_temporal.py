@@ -61,8 +61,11 @@ def test_the_moving_square_has_the_highest_reward():
     rewards = cell_rewards(contexts[t].error(), np.concatenate([on, off]))
     assert rewards[0] > 5 and rewards[1:3].max() < 1 and rewards[3] == pytest.approx(1.0), rewards
     probs = np.array([0.2, 0.5, 0.3, 0.0], np.float32)  # the network prefers a box on still background
-    fused = fuse_cells(probs, np.concatenate([on, off]), contexts[t], 1.0)
+    fused = fuse_cells(probs, np.concatenate([on, off]), contexts[t], 0.5)
     assert fused.argmax() == 0 and fused.sum() == pytest.approx(1.0) and fused[3] == 0
+    confident = np.array([0.0001, 0.9998, 0.0001, 0.0], np.float32)  # a small weight keeps a confident D
+    assert fuse_cells(confident, np.concatenate([on, off]), contexts[t], 0.1).argmax() == 1
+    assert fuse_cells(confident, np.concatenate([on, off]), contexts[t], 1.0).argmax() == 0
     assert fuse_cells(probs, np.concatenate([on, off]), contexts[t], 0.0) is probs
     fg = contexts[t].foreground(W, H)
     assert fg[y0 + 5 : y0 + SQUARE - 5, x0 + 5 : x0 + SQUARE - 5].mean() > 0.8 and np.median(fg) < 0.2
@@ -80,7 +83,7 @@ def test_fuse_mask_adds_the_foreground_inside_the_box_only():
 def test_predictor_in_video_mode_changes_predictions_only_where_neighbours_align(data):  # noqa: F811
     frames = data["frames"]
     plain = Predictor.load(data["model"], refine="none")
-    video = Predictor.load(data["model"], refine="none", temporal=TemporalOptions(cell_weight=2.0, mask_weight=0.5))
+    video = Predictor.load(data["model"], refine="none", temporal=TemporalOptions(cell_weight=1.0, mask_weight=0.5))
     stream = frames_of("seq000", frames)
     a = [p for _, p in plain.predict_frames(stream, batch=4)]
     b = [p for _, p in video.predict_frames(stream, batch=4)]

@@ -5,10 +5,12 @@ background, estimated as the median of the neighbouring frames warped onto the f
 (:func:`~inpaintseg.data.background.temporal_background`, the same estimate ``data.background=temporal`` trains
 with). Two uses, each with its weight in :class:`TemporalOptions`:
 
-- **Cells** (``cell_weight``): each cell's probability is multiplied by its box's background reward raised to
-  ``cell_weight`` and the products renormalised. The reward is the mean background error inside the cell's box
-  divided by the frame's mean error: the training reward's density form (eq. 3), made independent of the frame's
-  error scale. A box that holds what the neighbours do not explain gains; one on still background loses.
+- **Cells** (``cell_weight`` = a in [0, 1]): each cell's score is ``p ** (1 - a) * r ** a``, renormalised, where
+  ``p`` is D's probability and ``r`` the background reward of the cell's box: the mean background error inside the
+  box divided by the frame's mean error (the training reward's density form, eq. 3, made independent of the
+  frame's error scale). a = 0 keeps D's choice; a = 1 takes, among the boxes D proposes, the one the neighbours
+  explain least (border cells, which D gives probability 0, stay out). D's probabilities are peaked after
+  training, so only a weight near 1 lets the reward overrule a confident D.
 - **Masks** (``mask_weight``): each object's soft mask becomes ``(1 - w) * m + w * b``, where ``b`` is the
   background-subtraction probability (:func:`~inpaintseg.data.background.background_subtraction_mask`) inside
   the detector's box and 0 outside it, before the refinement on the image's colours.
@@ -43,8 +45,8 @@ class TemporalOptions:
     """How the neighbouring frames change a prediction (see the module docstring); 0 turns a part off."""
 
     cell_weight: float = 1.0
-    """Exponent of the background reward multiplying each cell's probability."""
-    mask_weight: float = 0.5
+    """Weight a in [0, 1] of the background reward against D's probability in each cell's score."""
+    mask_weight: float = 0.7
     """Share of the background-subtraction probability in each object's soft mask."""
 
 
@@ -141,11 +143,15 @@ def cell_rewards(error: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 
 def fuse_cells(probs: np.ndarray, boxes: np.ndarray, context: Context, weight: float) -> np.ndarray:
-    """(C,) cell probabilities times the (C,) rewards of their (C, 4) xyxy-fraction boxes to the power ``weight``,
-    renormalised; ``probs`` unchanged when ``weight`` is 0 or every product is 0."""
+    """(C,) cell scores ``probs ** (1 - weight) * rewards ** weight``, renormalised, from D's (C,) probabilities
+    and the rewards of the cells' (C, 4) xyxy-fraction boxes; cells of probability 0 stay at 0. ``probs``
+    unchanged when ``weight`` is 0 or every score is 0."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"cell_weight must be in [0, 1], got {weight!r}")
     if weight == 0:
         return probs
-    fused = probs * cell_rewards(context.error(), boxes) ** weight
+    p = probs.astype(np.float64)
+    fused = np.where(p > 0, p ** (1.0 - weight) * cell_rewards(context.error(), boxes) ** weight, 0.0)
     total = fused.sum()
     return (fused / total).astype(probs.dtype) if total > 0 else probs
 
