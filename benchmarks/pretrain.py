@@ -4,6 +4,7 @@
     python benchmarks/pretrain.py inpainter --out runs/pretrain [--steps N] [key=value ...]
     python benchmarks/pretrain.py flow-inpainter --out runs/pretrain [--steps N] [key=value ...]
     python benchmarks/pretrain.py stage2 --out runs/pretrain [--steps N] [key=value ...]
+    python benchmarks/pretrain.py model --out runs/pretrain                # stage 2's latest D + S -> stage2/model.pt
     python benchmarks/pretrain.py bundle --out runs/pretrain               # -> src/inpaintseg/weights/default.pt
     python benchmarks/pretrain.py snapshot --out runs/pretrain             # resumable checkpoints -> pretrain_state/
 
@@ -37,7 +38,7 @@ SYNTHETIC_FRAMES = 30
 HELD_OUT = ("bmx-bumps", "bus", "elephant", "hockey", "lucia", "motorbike", "rollerblade", "stroller", "tennis")
 """DAVIS 2016 training sequences never used in pretraining: every third in alphabetical order (the second,
 fifth, ...), mostly people in sport, the domain the package is for."""
-PHASES = ("data", "inpainter", "flow-inpainter", "stage2", "bundle", "snapshot")
+PHASES = ("data", "inpainter", "flow-inpainter", "stage2", "model", "bundle", "snapshot")
 STATE = Path(__file__).resolve().parent.parent / "pretrain_state"
 """Committed copies of the phases' resumable checkpoints (``snapshot``), so that pretraining can continue on
 another machine; a phase whose run folder has no checkpoint of its own starts from them. Removed once the final
@@ -125,6 +126,28 @@ def run_phase(phase: str, out: Path, steps: int | None, overrides: list[str]) ->
     return train_inpainter(cfg, bank.flow_bank(), run_dir, resume=True, name="flow_inpainter")
 
 
+def stage2_model(out: Path) -> Path:
+    """``OUT/stage2/model.pt`` (what ``predict`` loads) from stage 2's latest resumable checkpoint, in the run folder
+    or else in ``STATE``: D and S with the weight average's parameters, as training writes them when it stops."""
+    from inpaintseg.config import from_dict
+    from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
+    from inpaintseg.engine.train import model_payload
+    from inpaintseg.models.model import build_model
+
+    name = RESUMABLE["stage2"][0]
+    state = out / "stage2" / name if (out / "stage2" / name).is_file() else STATE / "stage2" / name
+    payload = load_checkpoint(state)
+    cfg = from_dict(payload["config"])
+    model = build_model(cfg)
+    prefix = "module."  # torch's AveragedModel keeps the averaged network under this prefix
+    averaged = {k[len(prefix):]: v for k, v in payload.get("ema", {}).items() if k.startswith(prefix)}
+    model.load_state_dict(averaged or payload["model"])
+    path = out / "stage2" / "model.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(path, model_payload(model, cfg, int(payload["step"])))
+    return path
+
+
 def bundle(out: Path) -> Path:
     """``src/inpaintseg/weights/default.pt`` from the phases' latest checkpoints, with their provenance."""
     from machine import machine_line
@@ -163,6 +186,8 @@ def main(argv: list[str] | None = None) -> None:
     a.overrides = [*a.overrides, *extra]
     if a.phase == "data":
         print(json.dumps(build_data(a.out, a.davis), indent=1))
+    elif a.phase == "model":
+        print(f"wrote {stage2_model(a.out)}")
     elif a.phase == "bundle":
         print(f"wrote {bundle(a.out)}")
     elif a.phase == "snapshot":

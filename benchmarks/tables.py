@@ -102,6 +102,12 @@ TABLES: tuple[Table, ...] = (
         Row(88, "for comparison: D and S at step 9,000 on the 18 DAVIS sequences they were pretrained on"),
         Row(80, "homography background subtraction (`bgsub`; uses the neighbouring frames)"),
     )),
+    Table("video_mode", ("refined", "raw", "predict_s"), (
+        Row(92, "zero-shot pretraining weights (`runs/zs9583.pt`: `pretrain.py model` at stage-2 step 9,583), nine "
+                "held-out sequences, one image at a time"),
+        Row(93, "the same, `--temporal`"),
+        Row(85, "for comparison: homography background subtraction on the same frames, refined"),
+    )),
     Table("flat_folder", ("refined", "raw"), (
         Row(86, "`collection` (the most similar frames as neighbours), 800 steps from interim weights"),
         Row(83, "`inpainted` (the fine-tuned inpainter's fills), inpainter fine-tuned 300 steps, 800 steps from "

@@ -114,3 +114,25 @@ def test_cell_baseline_trains_and_resumes(trained, tmp_path):
     run_training(resolve("cpu", overrides=over), data, tmp_path / "run", progress=False)
     table = load_checkpoint(tmp_path / "run" / "train_last.pt")["stats"]["cell_reward"]
     assert len(table) == 16 and sum(np.isfinite(table)) > 0  # 4x4 grid; inner cells chosen so far have a mean
+
+
+def test_pretrain_model_phase_writes_what_training_writes(trained, tmp_path):
+    """``benchmarks/pretrain.py model`` rebuilds stage 2's model.pt (the weight average) from its resumable
+    checkpoint alone, so that pretraining continued on another machine can be bundled without running stage 2."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    try:
+        import pretrain
+    finally:
+        sys.path.pop(0)
+    _, run = trained
+    (tmp_path / "stage2").mkdir()
+    shutil.copy2(run / "train_last.pt", tmp_path / "stage2" / "train_last.pt")
+    written = load_checkpoint(pretrain.stage2_model(tmp_path))
+    expected = load_checkpoint(run / "model.pt")
+    assert "ema" in load_checkpoint(run / "train_last.pt")  # the averaged weights, not the last ones, are taken
+    assert written["step"] == expected["step"] and written["model"].keys() == expected["model"].keys()
+    assert _same(written["model"], expected["model"])
