@@ -107,6 +107,12 @@ TABLES: tuple[Table, ...] = (
                 "held-out sequences, one image at a time"),
         Row(93, "the same, `--temporal`"),
         Row(85, "for comparison: homography background subtraction on the same frames, refined"),
+        Row(95, "the same weights on the 18 DAVIS sequences they were pretrained on, one image at a time"),
+        Row(94, "the same, `--temporal`"),
+    )),
+    Table("video_memory", ("rss", "video_fps"), (
+        Row(96, "`predict_source` in video mode, cpu preset, random weights, batch 8, masks, one torch thread "
+                "(beside two training runs)"),
     )),
     Table("flat_folder", ("refined", "raw"), (
         Row(86, "`collection` (the most similar frames as neighbours), 800 steps from interim weights"),
@@ -207,6 +213,21 @@ def predict_cell(record: dict) -> str:
     return f"{_seconds(record.get('predict_s'))} ({refinement(record)})"
 
 
+def memory_cell(record: dict) -> str:
+    """Peak RSS of the longest video over the shortest's (``predict_speed.py``), with both frame counts."""
+    if "rss_ratio" not in record:
+        return "-"
+    short, long = sorted(record["frames"], key=int)
+    return f"{record['rss_ratio']:.3f} ({int(long):,} / {int(short):,} frames)"
+
+
+def video_fps_cell(record: dict) -> str:
+    """Frames per second of ``predict_source`` on the longest video (``predict_speed.py``)."""
+    if "frames_per_s" not in record:
+        return "-"
+    return f"{record['frames_per_s'][max(record['frames_per_s'], key=int)]:.1f}"
+
+
 # figure column key -> (header, cell function)
 COLUMNS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "refined": ("refined J / F / mAP@0.5", refined_cell),
@@ -214,6 +235,8 @@ COLUMNS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "train_s": ("train s", lambda record: _seconds(record.get("train_s"))),
     "predict_s": ("predict s (refinement)", predict_cell),
     "wall_s": ("total s", lambda record: _seconds(record.get("wall_s"))),
+    "rss": ("peak RSS ratio", memory_cell),
+    "video_fps": ("frames/s, long video", video_fps_cell),
 }
 
 
