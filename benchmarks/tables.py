@@ -109,6 +109,11 @@ TABLES: tuple[Table, ...] = (
         Row(85, "for comparison: homography background subtraction on the same frames, refined"),
         Row(95, "the same weights on the 18 DAVIS sequences they were pretrained on, one image at a time"),
         Row(94, "the same, `--temporal`"),
+        Row(98, "DAVIS 27 sequences, trained on their frames, seed 0, 4,500 steps with flow, one image at a time"),
+        Row(100, "the same model, `--temporal`"),
+        Row(97, "DAVIS 27 sequences, trained on their frames, seed 1, 3,000 steps with flow, one image at a time"),
+        Row(99, "the same model, `--temporal`"),
+        Row(101, "the same model, `--temporal --mask-weight 0.5`"),
     )),
     Table("video_memory", ("rss", "video_fps"), (
         Row(96, "`predict_source` in video mode, cpu preset, random weights, batch 8, masks, one torch thread "
