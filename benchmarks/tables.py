@@ -111,6 +111,7 @@ TABLES: tuple[Table, ...] = (
         Row(94, "the same, `--temporal`"),
         Row(98, "DAVIS 27 sequences, trained on their frames, seed 0, 4,500 steps with flow, one image at a time"),
         Row(100, "the same model, `--temporal`"),
+        Row(102, "the same model, `--temporal --mask-weight 0.5`"),
         Row(97, "DAVIS 27 sequences, trained on their frames, seed 1, 3,000 steps with flow, one image at a time"),
         Row(99, "the same model, `--temporal`"),
         Row(101, "the same model, `--temporal --mask-weight 0.5`"),
