@@ -105,16 +105,18 @@ TABLES: tuple[Table, ...] = (
     Table("video_mode", ("refined", "raw", "predict_s"), (
         Row(92, "zero-shot pretraining weights (`runs/zs9583.pt`: `pretrain.py model` at stage-2 step 9,583), nine "
                 "held-out sequences, one image at a time"),
-        Row(93, "the same, `--temporal`"),
+        Row(93, "the same, `--temporal --cell-weight 1 --mask-weight 0.7`"),
         Row(85, "for comparison: homography background subtraction on the same frames, refined"),
         Row(95, "the same weights on the 18 DAVIS sequences they were pretrained on, one image at a time"),
-        Row(94, "the same, `--temporal`"),
+        Row(94, "the same, `--temporal --cell-weight 1 --mask-weight 0.7`"),
         Row(98, "DAVIS 27 sequences, trained on their frames, seed 0, 4,500 steps with flow, one image at a time"),
-        Row(100, "the same model, `--temporal`"),
-        Row(102, "the same model, `--temporal --mask-weight 0.5`"),
+        Row(104, "the same model, `--temporal` (the defaults: cell weight 0.8, mask weight 0.5)"),
+        Row(100, "the same model, `--temporal --cell-weight 1 --mask-weight 0.7`"),
+        Row(102, "the same model, `--temporal --cell-weight 1 --mask-weight 0.5`"),
         Row(97, "DAVIS 27 sequences, trained on their frames, seed 1, 3,000 steps with flow, one image at a time"),
-        Row(99, "the same model, `--temporal`"),
-        Row(101, "the same model, `--temporal --mask-weight 0.5`"),
+        Row(103, "the same model, `--temporal` (the defaults: cell weight 0.8, mask weight 0.5)"),
+        Row(99, "the same model, `--temporal --cell-weight 1 --mask-weight 0.7`"),
+        Row(101, "the same model, `--temporal --cell-weight 1 --mask-weight 0.5`"),
     )),
     Table("video_memory", ("rss", "video_fps"), (
         Row(96, "`predict_source` in video mode, cpu preset, random weights, batch 8, masks, one torch thread "

@@ -44,9 +44,9 @@ from inpaintseg.data.sources import Frame
 class TemporalOptions:
     """How the neighbouring frames change a prediction (see the module docstring); 0 turns a part off."""
 
-    cell_weight: float = 1.0
+    cell_weight: float = 0.8
     """Weight a in [0, 1] of the background reward against D's probability in each cell's score."""
-    mask_weight: float = 0.7
+    mask_weight: float = 0.5
     """Share of the background-subtraction probability in each object's soft mask."""
 
 
