@@ -31,13 +31,12 @@ from pathlib import Path
 import numpy as np
 from machine import append_result
 
-from inpaintseg.config import PREDICT, REFINE_CHOICES, resolve
+from inpaintseg.config import PREDICT, REFINE_CHOICES, TemporalOptions, resolve
 from inpaintseg.data.synth import generate
 from inpaintseg.demo import TEST_SPLIT, TRAIN_SPLIT
 from inpaintseg.engine.pipeline import run_training
 from inpaintseg.evaluate import run as run_evaluate
 from inpaintseg.predict import predict_source
-from inpaintseg.temporal import TemporalOptions
 
 
 def shuffle_frames(root: Path, out: Path, seed: int = 0) -> dict[str, list[str]]:

@@ -45,12 +45,11 @@ import numpy as np
 import torch
 from machine import append_result, machine_line
 
-from inpaintseg.config import resolve
+from inpaintseg.config import TemporalOptions, resolve
 from inpaintseg.engine.checkpoint import save_checkpoint
 from inpaintseg.engine.train import model_payload
 from inpaintseg.models.model import build_model
 from inpaintseg.predict import Predictor, predict_source
-from inpaintseg.temporal import TemporalOptions
 
 FRAME_W, FRAME_H = 320, 180
 BATCHES = (1, 16)

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from inpaintseg.cli import main
+from inpaintseg.config import TemporalOptions
 from inpaintseg.data.image_io import write_png
 from inpaintseg.data.sources import Frame
 from inpaintseg.predict import Predictor
-from inpaintseg.temporal import TemporalOptions, cell_rewards, fuse_cells, fuse_mask, with_context
+from inpaintseg.temporal import cell_rewards, fuse_cells, fuse_mask, with_context
 from tests.test_background import SQUARE, H, W, panning_sequence
 from tests.test_predict import data  # noqa: F401  (the module fixture: a tiny model and data)
 
@@ -99,7 +100,7 @@ def test_cli_temporal_on_a_single_image_says_it_has_no_neighbours(data, tmp_path
     image = tmp_path / "one.png"
     write_png(image, data["frames"][0])
     assert main(["predict", str(data["model"]), str(image), "--out", str(tmp_path / "p"), "--temporal",
-                 "--refine", "none"]) == 0
+                 "--cell-weight", "1", "--mask-weight", "0.7", "--refine", "none"]) == 0
     out = capsys.readouterr().out
     assert "no neighbours to use" in out
     assert len(list((tmp_path / "p").rglob("*.png"))) == 1

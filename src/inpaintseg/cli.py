@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from inpaintseg.config import PREDICT, REFINE_CHOICES
+from inpaintseg.config import PREDICT, REFINE_CHOICES, TemporalOptions
 from inpaintseg.errors import InpaintsegError
 
 
@@ -59,11 +59,11 @@ def cmd_train(a: argparse.Namespace, inpainter_only: bool = False) -> int:
 
 def cmd_predict(a: argparse.Namespace) -> int:
     from inpaintseg.predict import predict_source
-    from inpaintseg.temporal import TemporalOptions
 
     out = predict_source(a.model, a.source, a.out, batch=a.batch, device=a.device, save=a.save,
                          max_objects=a.max_objects, nms_iou=a.nms_iou, min_prob=a.min_prob, refine=a.refine,
-                         flip_tta=a.tta, threshold=a.threshold, temporal=TemporalOptions() if a.temporal else None)
+                         flip_tta=a.tta, threshold=a.threshold,
+                         temporal=TemporalOptions(a.cell_weight, a.mask_weight) if a.temporal else None)
     from inpaintseg.engine.distributed import is_main
 
     if is_main():  # one line under torchrun, not one per process
@@ -182,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temporal", action="store_true",
                    help="video mode: also use each frame's neighbours in its sequence (their homography-aligned "
                         "median as a background) to choose the cell and to shape the mask")
+    p.add_argument("--cell-weight", type=float, default=TemporalOptions.cell_weight,
+                   help="with --temporal: weight in [0, 1] of the background reward against D's probability when "
+                        f"choosing the cell ({TemporalOptions.cell_weight}; 1 suits weights that never saw the video)")
+    p.add_argument("--mask-weight", type=float, default=TemporalOptions.mask_weight,
+                   help="with --temporal: share of background subtraction in each mask "
+                        f"({TemporalOptions.mask_weight}; 0.7 suits weights that never saw the video)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("demo", help="synthetic benchmark -> train -> predict -> evaluate, on built-in data")

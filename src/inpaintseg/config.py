@@ -266,6 +266,17 @@ PREDICT = PredictOptions()
 """The prediction defaults."""
 
 
+@dataclass(frozen=True)
+class TemporalOptions:
+    """How video mode (``predict --temporal``, :mod:`inpaintseg.temporal`) uses the neighbouring frames; 0 turns a
+    part off."""
+
+    cell_weight: float = 0.8
+    """Weight a in [0, 1] of the background reward against D's probability in each cell's score."""
+    mask_weight: float = 0.5
+    """Share of the background-subtraction probability in each object's soft mask."""
+
+
 PRESETS = ("paper", "cpu")
 
 

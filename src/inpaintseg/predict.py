@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from inpaintseg.boxes import BOX_FROM_MASK, box_from_mask, select_cells
-from inpaintseg.config import PREDICT, REFINE_CHOICES, Config
+from inpaintseg.config import PREDICT, REFINE_CHOICES, Config, TemporalOptions
 from inpaintseg.crf import CRFParams, refine_mask, require_crf
 from inpaintseg.data.image_io import resize_image
 from inpaintseg.data.sources import Frame, open_source
@@ -50,7 +50,7 @@ from inpaintseg.models.crop import box_to_xyxy, crop, uncrop
 from inpaintseg.models.model import InpaintSegModel
 from inpaintseg.results import Prediction
 from inpaintseg.sharding import shard_frames, shard_source
-from inpaintseg.temporal import Context, TemporalOptions, fuse_cells, fuse_mask, with_context
+from inpaintseg.temporal import Context, fuse_cells, fuse_mask, with_context
 from inpaintseg.weights import load_model
 from inpaintseg.writers import OutputWriters, parse_save
 

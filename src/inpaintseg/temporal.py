@@ -3,7 +3,7 @@
 The network predicts from one image. In a video, the frames around it give the cue that training relies on: the
 background, estimated as the median of the neighbouring frames warped onto the frame by homographies
 (:func:`~inpaintseg.data.background.temporal_background`, the same estimate ``data.background=temporal`` trains
-with). Two uses, each with its weight in :class:`TemporalOptions`:
+with). Two uses, each with its weight in :class:`~inpaintseg.config.TemporalOptions`:
 
 - **Cells** (``cell_weight`` = a in [0, 1]): each cell's score is ``p ** (1 - a) * r ** a``, renormalised, where
   ``p`` is D's probability and ``r`` the background reward of the cell's box: the mean background error inside the
@@ -38,16 +38,6 @@ from inpaintseg.data.background import (
 )
 from inpaintseg.data.image_io import resize_image
 from inpaintseg.data.sources import Frame
-
-
-@dataclass(frozen=True)
-class TemporalOptions:
-    """How the neighbouring frames change a prediction (see the module docstring); 0 turns a part off."""
-
-    cell_weight: float = 0.8
-    """Weight a in [0, 1] of the background reward against D's probability in each cell's score."""
-    mask_weight: float = 0.5
-    """Share of the background-subtraction probability in each object's soft mask."""
 
 
 @dataclass
