@@ -106,6 +106,7 @@ TABLES: tuple[Table, ...] = (
         Row(92, "zero-shot pretraining weights (`runs/zs9583.pt`: `pretrain.py model` at stage-2 step 9,583), nine "
                 "held-out sequences, one image at a time"),
         Row(93, "the same, `--temporal --cell-weight 1 --mask-weight 0.7`"),
+        Row(105, "the same, `--temporal` (the defaults: cell weight 0.8, mask weight 0.5)"),
         Row(85, "for comparison: homography background subtraction on the same frames, refined"),
         Row(95, "the same weights on the 18 DAVIS sequences they were pretrained on, one image at a time"),
         Row(94, "the same, `--temporal --cell-weight 1 --mask-weight 0.7`"),
