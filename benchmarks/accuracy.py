@@ -87,7 +87,8 @@ def main() -> None:
                                                            "shuffled folder of images")
     ap.add_argument("--temporal", action="store_true", help="predict in video mode (predict --temporal)")
     ap.add_argument("--cell-weight", type=float, default=TemporalOptions.cell_weight,
-                    help="with --temporal: exponent of the background reward on the cells (0 = off)")
+                    help="with --temporal: weight in [0, 1] of the background reward against D's probability "
+                         "in each cell's score (0 = D alone)")
     ap.add_argument("--mask-weight", type=float, default=TemporalOptions.mask_weight,
                     help="with --temporal: share of background subtraction in the masks (0 = off)")
     ap.add_argument("overrides", nargs="*")
