@@ -104,3 +104,11 @@ def test_cli_temporal_on_a_single_image_says_it_has_no_neighbours(data, tmp_path
     out = capsys.readouterr().out
     assert "no neighbours to use" in out
     assert len(list((tmp_path / "p").rglob("*.png"))) == 1
+
+
+def test_weights_outside_0_1_are_a_clear_error_before_anything_runs(data, tmp_path, capsys):  # noqa: F811
+    for flag, value in (("--cell-weight", "1.5"), ("--mask-weight", "-0.1")):
+        assert main(["predict", str(data["model"]), str(data["davis"]), "--out", str(tmp_path / "p"), "--temporal",
+                     flag, value]) != 0
+        assert "must be in [0, 1]" in capsys.readouterr().err
+        assert not (tmp_path / "p").exists()  # nothing written

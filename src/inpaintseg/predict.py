@@ -95,6 +95,9 @@ class Predictor:
             raise ConfigError(f"min_prob must be in [0, 1], got {min_prob!r}")
         if refine not in REFINE_CHOICES:
             raise ConfigError(f"refine must be one of {', '.join(REFINE_CHOICES)}, got {refine!r}")
+        if temporal is not None and not (0.0 <= temporal.cell_weight <= 1.0 and 0.0 <= temporal.mask_weight <= 1.0):
+            raise ConfigError(f"--cell-weight and --mask-weight must be in [0, 1], got {temporal.cell_weight!r} and "
+                              f"{temporal.mask_weight!r}")
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.cfg = cfg
