@@ -187,3 +187,30 @@ def test_auto_background_uses_temporal_on_video(tiny_data, tmp_path):
     assert saved.data.background == "temporal" and saved.data.flow is True
     assert not (tmp_path / "run" / "inpainter.pt").exists()
     assert "loss/bg_flow" in (tmp_path / "run" / "train_metrics.jsonl").read_text()
+
+
+def test_auto_skips_the_temporal_backgrounds_of_frames_out_of_order(tmp_path, monkeypatch):
+    """Three panning shots shuffled into one folder: a sample of the frames shows that their neighbours in the
+    folder's order do not align, so ``auto`` goes straight to the collection's backgrounds without computing the
+    temporal ones first; the same shots in order get the temporal backgrounds only."""
+    from inpaintseg.data.image_io import write_png
+    from inpaintseg.engine import pipeline
+    from tests.test_background import panning_sequence
+
+    shots = [panning_sequence(n=20, seed=seed, x0=x0)[0] for seed, x0 in ((1, 20), (5, 50), (9, 30))]
+    items = [(s, t) for s in range(3) for t in range(20)]
+    shuffled = [items[k] for k in np.random.default_rng(0).permutation(len(items))]
+    for name, order in (("shuffled", shuffled), ("in_order", items)):
+        for k, (s, t) in enumerate(order):
+            (tmp_path / name).mkdir(exist_ok=True)
+            write_png(tmp_path / name / f"{k:03d}.png", shots[s][t])
+    computed = []
+    attach = pipeline.attach_backgrounds
+    monkeypatch.setattr(pipeline, "attach_backgrounds", lambda bank, per_seq, mode, *a: computed.append(mode)
+                        or attach(bank, per_seq, mode, *a))
+    for name, expected in (("shuffled", "collection"), ("in_order", "temporal")):
+        computed.clear()
+        cfg = resolve("cpu", overrides=[*TINY, "data.background=auto", "data.size=[96,64]"])
+        pipeline.prepare_data(cfg, tmp_path / name, tmp_path / f"run_{name}", progress=False)
+        assert computed == [expected], (name, computed)
+    assert cfg.data.background == "temporal"

@@ -184,6 +184,23 @@ def load_frames(
     return bank, per_seq
 
 
+def sampled_order_share(per_seq: list[list[np.ndarray]], offsets: list[int], sample: int = 16) -> float:
+    """The share of the neighbours in order that align with their frame (what :func:`attach_backgrounds`
+    returns for ``temporal``), estimated on ``sample`` frames evenly spaced over all sequences (``per_seq``:
+    frames at :func:`background_size`). Near 1 for a video and near 1 / k for the frames of k videos shuffled
+    together, so a sample tells them apart before any background is computed."""
+    from inpaintseg.data.background import FeatureCache, neighbour_indices
+
+    frames = [(s, i) for s, seq in enumerate(per_seq) for i in range(len(seq))]
+    caches: dict[int, FeatureCache] = {}
+    shares = []
+    for s, i in (frames[k] for k in evenly_spaced(len(frames), sample)):
+        cache = caches.setdefault(s, FeatureCache(per_seq[s]))
+        neighbours = neighbour_indices(i, len(per_seq[s]), offsets)
+        shares.append(sum(cache.homography(j, i) is not None for j in neighbours) / max(1, len(neighbours)))
+    return float(np.mean(shares))
+
+
 def attach_backgrounds(
     bank: FrameBank, per_seq: list[list[np.ndarray]], mode: str, cache_dir: Path, offsets: list[int],
     progress: bool = True,

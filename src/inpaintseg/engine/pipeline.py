@@ -19,6 +19,7 @@ from inpaintseg.engine.data import (
     attach_mask_targets,
     better_background,
     load_frames,
+    sampled_order_share,
 )
 from inpaintseg.engine.train import train_model
 from inpaintseg.engine.train_inpainter import load_inpainter, train_inpainter
@@ -94,14 +95,16 @@ def prepare_data(cfg: Config, data: str | Path, run_dir: str | Path, progress: b
     if source.skipped:
         path, problem = source.skipped[0]
         print(f"skipped {len(source.skipped)} unreadable frame(s); first: {path}: {problem}")
-    aligned = None
-    if needs_bg:
+    aligned = aligned_similar = None
+    auto = cfg.data.background == "auto"
+    if auto:  # frames out of order skip the temporal backgrounds: the collection's are computed instead
+        aligned = sampled_order_share(per_seq, cfg.data.temporal_offsets)
+    if needs_bg and not (auto and aligned < AUTO_MIN_ALIGNED):
         mode = "temporal" if cfg.data.background in ("auto", "both") else cfg.data.background
         with distributed.main_first():  # rank 0 computes and caches the backgrounds; the others then load them
             aligned = attach_backgrounds(bank, per_seq, mode, run_dir / "cache", cfg.data.temporal_offsets,
                                          progress and distributed.is_main())
-    aligned_similar = None
-    if cfg.data.background == "auto" and aligned < AUTO_MIN_ALIGNED:  # not in order: an unordered collection?
+    if auto and aligned < AUTO_MIN_ALIGNED:  # not in order: an unordered collection of the same scenes?
         with distributed.main_first():
             aligned_similar = attach_backgrounds(bank, per_seq, "collection", run_dir / "cache",
                                                  cfg.data.temporal_offsets, progress and distributed.is_main())
