@@ -126,6 +126,12 @@ def run_phase(phase: str, out: Path, steps: int | None, overrides: list[str]) ->
     return train_inpainter(cfg, bank.flow_bank(), run_dir, resume=True, name="flow_inpainter")
 
 
+def resumable(out: Path, phase: str) -> Path:
+    """A phase's resumable checkpoint: in its run folder, or else the committed copy in ``STATE``."""
+    name = RESUMABLE[phase][0]
+    return out / phase / name if (out / phase / name).is_file() else STATE / phase / name
+
+
 def stage2_model(out: Path) -> Path:
     """``OUT/stage2/model.pt`` (what ``predict`` loads) from stage 2's latest resumable checkpoint, in the run folder
     or else in ``STATE``: D and S with the weight average's parameters, as training writes them when it stops."""
@@ -134,9 +140,7 @@ def stage2_model(out: Path) -> Path:
     from inpaintseg.engine.train import model_payload
     from inpaintseg.models.model import build_model
 
-    name = RESUMABLE["stage2"][0]
-    state = out / "stage2" / name if (out / "stage2" / name).is_file() else STATE / "stage2" / name
-    payload = load_checkpoint(state)
+    payload = load_checkpoint(resumable(out, "stage2"))
     cfg = from_dict(payload["config"])
     model = build_model(cfg)
     prefix = "module."  # torch's AveragedModel keeps the averaged network under this prefix
@@ -157,18 +161,17 @@ def bundle(out: Path) -> Path:
 
     def latest(phase: str, name: str) -> Path:
         final = out / phase / f"{name}.pt"
-        return final if final.exists() else out / phase / f"{name}_last.pt"
+        return final if final.exists() else resumable(out, phase)
 
     parts = {"stage2": out / "stage2" / "model.pt", "inpainter": latest("inpainter", "inpainter"),
              "flow_inpainter": latest("flow-inpainter", "flow_inpainter")}
     steps, hours = {}, {}
     for key, path in parts.items():
         if path.exists():
-            state = out / "stage2" / "train_last.pt" if key == "stage2" else path
-            payload = load_checkpoint(state)
+            payload = load_checkpoint(resumable(out, "stage2") if key == "stage2" else path)
             steps[key], hours[key] = int(payload["step"]), round(payload.get("elapsed_s", 0.0) / 3600, 2)
     info = {"data": json.loads((out / "data" / "pretrain.json").read_text()), "steps": steps, "hours": hours,
-            "machine": machine_line(1), "licence": "CC BY-NC 4.0 (trained on DAVIS 2016 frames)"}
+            "bundled_on": machine_line(1), "licence": "CC BY-NC 4.0 (trained on DAVIS 2016 frames)"}
     return write_bundle(parts["stage2"], parts["inpainter"], parts["flow_inpainter"], info=info)
 
 

@@ -136,3 +136,30 @@ def test_pretrain_model_phase_writes_what_training_writes(trained, tmp_path):
     assert "ema" in load_checkpoint(run / "train_last.pt")  # the averaged weights, not the last ones, are taken
     assert written["step"] == expected["step"] and written["model"].keys() == expected["model"].keys()
     assert _same(written["model"], expected["model"])
+
+
+def test_shipped_default_is_small_and_loads_weights_only():
+    path = model_path("default")
+    assert path.stat().st_size <= 50 * 2**20  # the package's size limit for shipped weights
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    assert "optimizer" not in payload and payload["inpainter"]["state"]
+    assert "CC BY-NC" in payload["info"]["licence"]  # trained on DAVIS frames (docs/model_card.md)
+
+
+def test_shipped_default_finds_the_subject_without_training():
+    """The shipped weights are trained: on the two real sequences in tests/data (frames of sequences seen in
+    pretraining, one image at a time, no refinement), their mask overlaps the annotated subject where random
+    or centred masks would not on both frames of one sequence at least."""
+    from pathlib import Path
+
+    from inpaintseg.data.image_io import read_image, read_mask
+    from inpaintseg.metrics import jaccard
+
+    root = Path(__file__).parent / "data" / "davis_mini"
+    predictor = Predictor.load("default", refine="none")
+    scores = {}
+    for gt_path in sorted((root / "Annotations").glob("*/*.png")):
+        image = read_image(root / "JPEGImages" / gt_path.parent.name / f"{gt_path.stem}.jpg")
+        gt = read_mask(gt_path) > 0
+        scores[gt_path.parent.name, gt_path.stem] = jaccard(predictor.predict(image).mask >= 0.5, gt)
+    assert max(np.mean([j for (seq, _), j in scores.items() if seq == s]) for s in ("bear", "hike")) > 0.6, scores
