@@ -92,15 +92,13 @@ TABLES: tuple[Table, ...] = (
     Table("demo", ("refined", "wall_s"), (
         Row(89, "`inpaintseg demo`: synthetic PTZ, data generation to report, 12 minutes of stage 2, no flow"),
     )),
-    Table("zero_shot", ("refined", "raw"), (
-        Row(79, "interim pretrained weights (stage 2 at 3,900 steps), no training on these sequences"),
-        Row(82, "pretraining D and S at stage-2 step 5,600, no training on these sequences"),
-        Row(87, "D and S at step 9,000 (the last 3,100 with `train.zoom=1.5 train.jitter=0.2`), no training on "
-                "these sequences"),
-        Row(81, "for comparison: D and S at step 5,400 on the 18 DAVIS sequences they were pretrained on "
-                "(`runs/davis18` = `runs/pretrain/data/seen`)"),
-        Row(88, "for comparison: D and S at step 9,000 on the 18 DAVIS sequences they were pretrained on"),
-        Row(80, "homography background subtraction (`bgsub`; uses the neighbouring frames)"),
+    Table("shipped", ("refined", "raw", "train_s"), (
+        Row(92, "`default` with no training (`runs/zs9583.pt`: the same D and S tensors), one image at a time"),
+        Row(105, "the same, `--temporal` (video mode's defaults: cell weight 0.8, mask weight 0.5)"),
+        Row(93, "the same, `--temporal --cell-weight 1 --mask-weight 0.7`"),
+        Row(106, "20 minutes of training from `default` (`train.init`; 1,422 steps), seed 0"),
+        Row(108, "for comparison: 60 minutes of training from random weights (4,608 steps), seed 0"),
+        Row(85, "for comparison: homography background subtraction (no network; uses the neighbouring frames)"),
     )),
     Table("video_mode", ("refined", "raw", "predict_s"), (
         Row(92, "zero-shot pretraining weights (`runs/zs9583.pt`: `pretrain.py model` at stage-2 step 9,583), nine "
@@ -124,6 +122,7 @@ TABLES: tuple[Table, ...] = (
                 "(beside two training runs)"),
     )),
     Table("flat_folder", ("refined", "raw"), (
+        Row(107, "`auto` (it chose `collection`), 20 minutes from `default` (1,720 steps)"),
         Row(86, "`collection` (the most similar frames as neighbours), 800 steps from interim weights"),
         Row(83, "`inpainted` (the fine-tuned inpainter's fills), inpainter fine-tuned 300 steps, 800 steps from "
                 "interim weights"),
