@@ -163,3 +163,15 @@ def test_shipped_default_finds_the_subject_without_training():
         gt = read_mask(gt_path) > 0
         scores[gt_path.parent.name, gt_path.stem] = jaccard(predictor.predict(image).mask >= 0.5, gt)
     assert max(np.mean([j for (seq, _), j in scores.items() if seq == s]) for s in ("bear", "hike")) > 0.6, scores
+
+
+def test_check_init_names_the_start_and_the_licence_before_data_is_read(trained, tmp_path):
+    from inpaintseg.weights import check_init
+
+    assert check_init(resolve("cpu", overrides=["train.init=none"])) is None
+    line = check_init(resolve("cpu", overrides=["train.init=default"]))
+    assert "default.pt" in line and "CC BY-NC" in line
+    _, run = trained
+    bad = resolve("cpu", overrides=[*TINY, f"train.init={run / 'model.pt'}", "segmenter.width=16"])
+    with pytest.raises(ConfigError, match="segmenter.width"):
+        run_training(bad, tmp_path / "no such data", tmp_path / "run", progress=False)  # fails before reading data

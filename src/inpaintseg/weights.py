@@ -79,16 +79,33 @@ def _architecture_differences(saved: dict[str, Any], cfg: Config) -> list[str]:
             if saved.get(section, {}).get(key) != value]
 
 
-def init_model(model: nn.Module, cfg: Config) -> None:
-    """Load D's and S's weights named by ``cfg.train.init`` into ``model``.
-    Raises :class:`ConfigError` naming the keys when the detector/segmenter settings differ from the weights'."""
+def _init_payload(cfg: Config) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint named by ``cfg.train.init``; :class:`ConfigError` naming the keys when the detector/segmenter
+    settings differ from the weights'."""
     path = model_path(cfg.train.init)
     payload = load_checkpoint(path, "model")
     diff = _architecture_differences(payload["config"], cfg)
     if diff:
         raise ConfigError(f"train.init={cfg.train.init}: {path} was trained with other network settings ("
                           + "; ".join(diff) + "); use the same preset and sizes, or train.init=none")
-    model.load_state_dict(payload["model"])
+    return path, payload
+
+
+def check_init(cfg: Config) -> str | None:
+    """Before any data is read: fail as :func:`init_model` would, and return a line saying where the run's weights
+    start from, with their licence when they record one (None for ``train.init=none``)."""
+    if cfg.train.init == "none":
+        return None
+    path, payload = _init_payload(cfg)
+    licence = payload.get("info", {}).get("licence")
+    note = f" (licence: {licence}; train.init=none starts from random weights)" if licence else ""
+    return f"train.init={cfg.train.init}: D, S and the inpainters start from {path}{note}"
+
+
+def init_model(model: nn.Module, cfg: Config) -> None:
+    """Load D's and S's weights named by ``cfg.train.init`` into ``model``.
+    Raises :class:`ConfigError` naming the keys when the detector/segmenter settings differ from the weights'."""
+    model.load_state_dict(_init_payload(cfg)[1]["model"])
 
 
 def init_inpainter(net: nn.Module, cfg: Config, name: str = "inpainter") -> bool:

@@ -24,6 +24,7 @@ from inpaintseg.engine.data import (
 from inpaintseg.engine.train import train_model
 from inpaintseg.engine.train_inpainter import load_inpainter, train_inpainter
 from inpaintseg.io import atomic_write_text
+from inpaintseg.weights import check_init
 
 AUTO_MIN_ALIGNED = 0.5
 """``background=auto`` uses the temporal background when at least this share of the frames' neighbours align
@@ -179,6 +180,9 @@ def run_training(
     distributed.setup()  # no-op in a single process; under torchrun, one process per device
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
+    start = check_init(cfg)  # a mismatch fails here, before minutes of data preparation
+    if start and distributed.is_main():
+        print(start)
     if inpainter_only:
         return train_inpainters(cfg, data, run_dir, resume, progress)
     bank = prepare_data(cfg, data, run_dir, progress)
