@@ -134,6 +134,9 @@ TABLES: tuple[Table, ...] = (
         Row(72, "the same with flow (the flow inpainter I_f), synthetic hand-held"),
         Row(78, "`inpainted` (9 tiling holes per frame) from a pretraining inpainter at 2,600 steps; stopped, "
                 "step 400 of 800 evaluated; synthetic PTZ"),
+        Row(109, "`inpainter`, every network from `default` (I fine-tuned 5 minutes, then 18 minutes of stage 2), "
+                 "importance sampling, no flow, synthetic PTZ"),
+        Row(110, "for comparison: `default` with no training, synthetic PTZ"),
     )),
     Table("ablation", ("raw", "train_s"), (
         Row(24, "defaults"),
