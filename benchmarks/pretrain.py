@@ -96,7 +96,7 @@ def phase_config(phase: str, steps: int | None, overrides: list[str]) -> Config:
     }[phase]
     key = "train.steps" if phase == "stage2" else "inpainter.steps"
     budget = [f"{key}={steps}"] if steps else []
-    return resolve("cpu", overrides=[*fixed, *budget, "train.checkpoint_every=100", *overrides])
+    return resolve("cpu", overrides=[*fixed, *budget, "train.init=none", "train.checkpoint_every=100", *overrides])
 
 
 def snapshot(out: Path) -> list[Path]:

@@ -90,7 +90,10 @@ TABLES: tuple[Table, ...] = (
         Row(49, "no flow, seed 0, 60 minutes"),
     )),
     Table("demo", ("refined", "wall_s"), (
-        Row(89, "`inpaintseg demo`: synthetic PTZ, data generation to report, 12 minutes of stage 2, no flow"),
+        Row(89, "`inpaintseg demo`: synthetic PTZ, data generation to report, 12 minutes of stage 2, no flow, from "
+                "random weights (the cpu preset's `train.init` then)"),
+        Row(90, "the demo at 789 steps (the steps of line 89's 12 minutes), from random weights, one torch thread"),
+        Row(112, "the same 789 steps from the shipped weights (`train.init=default`, the cpu preset's now)"),
     )),
     Table("shipped", ("refined", "raw", "train_s"), (
         Row(92, "`default` with no training (`runs/zs9583.pt`: the same D and S tensors), one image at a time"),
@@ -98,6 +101,8 @@ TABLES: tuple[Table, ...] = (
         Row(93, "the same, `--temporal --cell-weight 1 --mask-weight 0.7`"),
         Row(106, "20 minutes of training from `default` (`train.init`; 1,422 steps), seed 0"),
         Row(108, "for comparison: 60 minutes of training from random weights (4,608 steps), seed 0"),
+        Row(111, "20 minutes of training from `default` (1,432 steps), seed 1"),
+        Row(113, "for comparison: 60 minutes of training from random weights (4,220 steps), seed 1"),
         Row(85, "for comparison: homography background subtraction (no network; uses the neighbouring frames)"),
     )),
     Table("video_mode", ("refined", "raw", "predict_s"), (

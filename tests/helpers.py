@@ -9,6 +9,7 @@ TINY = [
     "segmenter.latent=16", "segmenter.global_latent=8", "segmenter.decoder_channels=[16,8,8,8]",
     "inpainter.channels=[4,8,8,8,8,8]", "inpainter.batch=4", "train.batch=4", "train.log_every=1",
     "train.checkpoint_every=2", "train.image_every=2", "inpainter.minutes=0", "train.minutes=0", "data.flow=false",
+    "train.init=none",
 ]
 """Config overrides for a model that trains in seconds (tiny sizes, step budgets); later overrides win."""
 

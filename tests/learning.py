@@ -20,7 +20,7 @@ LEARN = [
     "segmenter.latent=32", "segmenter.global_latent=8", "segmenter.decoder_channels=[32,16,16,8]",
     "inpainter.channels=[8,8,16,16,16,16]", "inpainter.batch=8", "inpainter.minutes=0", "train.batch=8",
     "train.minutes=0", "train.log_every=10", "train.checkpoint_every=1000", "train.image_every=1000",
-    "data.flow=false", "data.background=known",
+    "data.flow=false", "data.background=known", "train.init=none",
 ]
 """The cpu preset at sizes that learn within seconds: a 6x6 grid (16 inner cells), 32-px crops."""
 

@@ -19,6 +19,7 @@ OVERRIDES = [
     "segmenter.latent=16", "segmenter.global_latent=8", "segmenter.decoder_channels=[16,8,8,8]",
     "inpainter.channels=[4,8,8,8,8,8]", "data.background=inpainter", "sampling.method=importance",
     "loss.normalize_reward=false", "loss.baseline=false", "loss.w_perceptual=0", "segmenter.dropout=0",
+    "train.init=none",
 ]
 
 

@@ -30,6 +30,7 @@ SMALL = [
     "segmenter.global_latent=8",
     "segmenter.decoder_channels=[16,8,8,8]",
     "train.pretrained=none",
+    "train.init=none",
 ]
 H, W = 48, 80
 TOL = 1e-4

@@ -193,7 +193,8 @@ class TrainConfig:
     with one warning."""
     init: str = "none"
     """Starting weights of every network: ``none`` (random, or ``pretrained`` for the ResNet parts), ``default``
-    (the self-supervised weights shipped with the package, weights.py) or the path of a ``model.pt``. D and S
+    (the self-supervised weights shipped with the package, weights.py; the cpu preset's) or the path of a
+    ``model.pt``. D and S
     start from them; stage 1 starts the inpainter I (and I_f) from them. The detector and segmenter settings
     must be the ones the weights were trained with (the ``cpu`` preset's for ``default``)."""
     ema: float = 0.0
@@ -294,6 +295,7 @@ CPU_SIZES: dict[str, Any] = {
     "inpainter.minutes": 5.0,
     "train.minutes": 18.0,
     "train.pretrained": "none",  # ImageNet weights cannot be assumed offline
+    "train.init": "default",  # the shipped self-supervised weights instead (docs/model_card.md)
 }
 """The ``cpu`` preset's sizes and budgets: where it differs from the paper's because of the hardware."""
 
