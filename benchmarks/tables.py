@@ -90,6 +90,8 @@ TABLES: tuple[Table, ...] = (
         Row(49, "no flow, seed 0, 60 minutes"),
     )),
     Table("demo", ("refined", "wall_s"), (
+        Row(114, "`inpaintseg demo`: synthetic PTZ, data generation to report, 12 minutes of stage 2, no flow, from "
+                 "the shipped weights (the cpu preset's `train.init=default`)"),
         Row(89, "`inpaintseg demo`: synthetic PTZ, data generation to report, 12 minutes of stage 2, no flow, from "
                 "random weights (the cpu preset's `train.init` then)"),
         Row(90, "the demo at 789 steps (the steps of line 89's 12 minutes), from random weights, one torch thread"),
