@@ -201,8 +201,8 @@ def test_auto_skips_the_temporal_backgrounds_of_frames_out_of_order(tmp_path, mo
     items = [(s, t) for s in range(3) for t in range(20)]
     shuffled = [items[k] for k in np.random.default_rng(0).permutation(len(items))]
     for name, order in (("shuffled", shuffled), ("in_order", items)):
+        (tmp_path / name).mkdir()
         for k, (s, t) in enumerate(order):
-            (tmp_path / name).mkdir(exist_ok=True)
             write_png(tmp_path / name / f"{k:03d}.png", shots[s][t])
     computed = []
     attach = pipeline.attach_backgrounds

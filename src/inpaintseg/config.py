@@ -194,9 +194,8 @@ class TrainConfig:
     init: str = "none"
     """Starting weights of every network: ``none`` (random, or ``pretrained`` for the ResNet parts), ``default``
     (the self-supervised weights shipped with the package, weights.py; the cpu preset's) or the path of a
-    ``model.pt``. D and S
-    start from them; stage 1 starts the inpainter I (and I_f) from them. The detector and segmenter settings
-    must be the ones the weights were trained with (the ``cpu`` preset's for ``default``)."""
+    ``model.pt``. D and S start from them; stage 1 starts the inpainter I (and I_f) from them. The detector and
+    segmenter settings must be the ones the weights were trained with (the ``cpu`` preset's for ``default``)."""
     ema: float = 0.0
     """Beyond the paper: ``model.pt`` holds an exponential moving average of D's and S's weights (and buffers)
     with this decay; the first ``1 / (1 - ema)`` steps are a plain running mean. 0 = the last weights (paper)."""
