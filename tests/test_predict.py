@@ -20,7 +20,7 @@ from inpaintseg.data.synth import generate
 from inpaintseg.engine import distributed
 from inpaintseg.engine.pipeline import run_training
 from inpaintseg.errors import InpaintsegError
-from inpaintseg.grabcut import GrabCutParams, refine_grabcut
+from inpaintseg.grabcut import refine_grabcut
 from inpaintseg.models.crop import crop, uncrop
 from inpaintseg.predict import Predictor, predict_source
 from inpaintseg.sharding import Shard, shard_source
@@ -288,7 +288,7 @@ def test_grabcut_snaps_a_blurry_mask_to_the_coloured_square():
     before, after = _iou(soft >= 0.5, square), _iou(label, square)
     assert before < 0.7 and after > 0.95, (before, after)
     # the same result when GrabCut works on a shrunk rectangle (large images)
-    small = refine_grabcut(image, soft, GrabCutParams(max_side=40)) >= 0.5
+    small = refine_grabcut(image, soft, max_side=40) >= 0.5
     assert _iou(small, square) > 0.85
     # no object seed: the mask comes back as it was; bad inputs are named
     faint = 0.3 * soft

@@ -171,9 +171,11 @@ class SamplingConfig:
     method: str = "importance"
     """``importance`` (q = p(1 - C eps) + eps), ``uniform``, ``gumbel``, ``exhaustive`` or ``regression``."""
     eps: float = 0.001
+    """Floor of the importance proposal: every inner cell is drawn with probability at least eps (eq. 10)."""
     samples: int = 1
     """Samples per image (importance / uniform / gumbel)."""
     gumbel_temperature: float = 0.1
+    """Temperature of the Gumbel-softmax relaxation (``gumbel`` only)."""
     disentangled: bool = True
     """Section 3.3.2: p trained only by L_bg and L_p; the box and S only by L_fg, L_f (and L_v)."""
 

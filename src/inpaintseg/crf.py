@@ -15,33 +15,11 @@ actually run, and a missing install raises :class:`~inpaintseg.errors.Inpaintseg
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from inpaintseg.errors import InpaintsegError
 
 INSTALL_HINT = "the dense CRF needs pydensecrf2: install inpaintseg[crf] (pip install 'inpaintseg[crf]')"
-
-
-@dataclass(frozen=True)
-class CRFParams:
-    """Dense CRF settings (defaults: pydensecrf's README/example values)."""
-
-    gaussian_sxy: float = 3.0
-    """Spatial standard deviation (pixels) of the smoothness kernel."""
-    gaussian_compat: float = 3.0
-    """Weight (Potts compatibility) of the smoothness kernel."""
-    bilateral_sxy: float = 80.0
-    """Spatial standard deviation (pixels) of the appearance kernel."""
-    bilateral_srgb: float = 13.0
-    """Colour standard deviation (0-255 RGB units) of the appearance kernel."""
-    bilateral_compat: float = 10.0
-    """Weight (Potts compatibility) of the appearance kernel."""
-    iterations: int = 5
-    """Mean-field iterations."""
-    clip: float = 0.05
-    """Soft-mask probabilities are clipped to [clip, 1 - clip] before -log (the unary term)."""
 
 
 def _import_densecrf():
@@ -57,13 +35,20 @@ def require_crf() -> None:
     _import_densecrf()
 
 
-def refine_mask(image: np.ndarray, soft_mask: np.ndarray, params: CRFParams | None = None) -> np.ndarray:
+def refine_mask(image: np.ndarray, soft_mask: np.ndarray, *, gaussian_sxy: float = 3.0, gaussian_compat: float = 3.0,
+                bilateral_sxy: float = 80.0, bilateral_srgb: float = 13.0, bilateral_compat: float = 10.0,
+                iterations: int = 5, clip: float = 0.05) -> np.ndarray:
     """Refine a soft mask with a fully connected CRF on the image's colours.
 
     Args:
         image: RGB uint8 (H, W, 3), the frame the mask belongs to (pixel coordinates, row 0 = top).
         soft_mask: float (H, W) object probability in [0, 1] (e.g. ``Prediction.masks[k]``).
-        params: kernel settings; None = :class:`CRFParams` defaults.
+        gaussian_sxy, gaussian_compat: spatial standard deviation (pixels) and Potts weight of the smoothness
+            kernel.
+        bilateral_sxy, bilateral_srgb, bilateral_compat: spatial (pixels) and colour (0-255 RGB units) standard
+            deviations and Potts weight of the appearance kernel.
+        iterations: mean-field iterations.
+        clip: probabilities are clipped to [clip, 1 - clip] before -log (the unary term).
 
     Returns:
         float32 (H, W) in [0, 1]: the object label's marginal after mean-field inference (> 0.5 = the most
@@ -72,20 +57,19 @@ def refine_mask(image: np.ndarray, soft_mask: np.ndarray, params: CRFParams | No
     Raises:
         InpaintsegError: pydensecrf2 is not installed, or the shapes do not match.
     """
-    params = params or CRFParams()
     dcrf = _import_densecrf()
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InpaintsegError(f"refine_mask: image must be RGB uint8 (H, W, 3), got {image.dtype} {image.shape}")
     h, w = image.shape[:2]
     if soft_mask.shape != (h, w):
         raise InpaintsegError(f"refine_mask: mask shape {soft_mask.shape} does not match image {(h, w)}")
-    p = np.clip(soft_mask.astype(np.float32), params.clip, 1.0 - params.clip)
+    p = np.clip(soft_mask.astype(np.float32), clip, 1.0 - clip)
     unary = -np.log(np.stack([1.0 - p, p]).reshape(2, -1))  # (labels, H*W), float32
     crf = dcrf.DenseCRF2D(w, h, 2)
     crf.setUnaryEnergy(np.ascontiguousarray(unary, dtype=np.float32))
-    crf.addPairwiseGaussian(sxy=params.gaussian_sxy, compat=params.gaussian_compat)
-    crf.addPairwiseBilateral(sxy=params.bilateral_sxy, srgb=params.bilateral_srgb,
-                             rgbim=np.require(image, np.uint8, ["C", "W"]), compat=params.bilateral_compat)
+    crf.addPairwiseGaussian(sxy=gaussian_sxy, compat=gaussian_compat)
+    crf.addPairwiseBilateral(sxy=bilateral_sxy, srgb=bilateral_srgb,
+                             rgbim=np.require(image, np.uint8, ["C", "W"]), compat=bilateral_compat)
     # (np.require: pydensecrf wants a writeable C-contiguous buffer; decoded images are often read-only)
-    q = np.asarray(crf.inference(params.iterations), dtype=np.float32).reshape(2, h, w)
+    q = np.asarray(crf.inference(iterations), dtype=np.float32).reshape(2, h, w)
     return q[1]

@@ -26,25 +26,10 @@ Coordinates: images (H, W, 3) uint8 RGB, masks (H, W) float in [0, 1], row 0 = t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
 from inpaintseg.errors import InpaintsegError
-
-
-@dataclass(frozen=True)
-class GrabCutParams:
-    """Seeds and budget of :func:`refine_grabcut` (see the module docstring)."""
-
-    sure: float = 0.9
-    split: float = 0.5
-    low: float = 0.2
-    near: float = 0.05
-    """Width of the probable-background band around ``p >= low``, as a fraction of the image width."""
-    iterations: int = 3
-    max_side: int = 512
 
 
 def run_grabcut(image: np.ndarray, labels: np.ndarray, iterations: int) -> np.ndarray:
@@ -70,13 +55,18 @@ def square_kernel(fraction: float, width: int) -> np.ndarray:
     return np.ones((k, k), np.uint8)
 
 
-def refine_grabcut(image: np.ndarray, soft_mask: np.ndarray, params: GrabCutParams | None = None) -> np.ndarray:
+def refine_grabcut(image: np.ndarray, soft_mask: np.ndarray, *, sure: float = 0.9, split: float = 0.5,
+                   low: float = 0.2, near: float = 0.05, iterations: int = 3, max_side: int = 512) -> np.ndarray:
     """Refine one object's soft mask with GrabCut on the image's colours.
 
     Args:
         image: RGB uint8 (H, W, 3), the frame the mask belongs to.
         soft_mask: float (H, W) object probability in [0, 1] (e.g. ``Prediction.masks[k]`` before refinement).
-        params: seeds and budget; None = :class:`GrabCutParams` defaults.
+        sure, split, low: thresholds on ``soft_mask`` for the object, probable-object and probable-background
+            seeds (see the module docstring).
+        near: width of the probable-background band around ``p >= low``, as a fraction of the image width.
+        iterations: GrabCut iterations.
+        max_side: GrabCut's rectangle is shrunk to at most this many pixels on its longer side.
 
     Returns:
         float32 (H, W) in [0, 1]: ``(soft_mask + grabcut_label) / 2`` (see the module docstring). A mask with
@@ -85,33 +75,32 @@ def refine_grabcut(image: np.ndarray, soft_mask: np.ndarray, params: GrabCutPara
     Raises:
         InpaintsegError: the image is not RGB uint8, or the shapes do not match.
     """
-    params = params or GrabCutParams()
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InpaintsegError(f"refine_grabcut: image must be RGB uint8 (H, W, 3), got {image.dtype} {image.shape}")
     h, w = image.shape[:2]
     if soft_mask.shape != (h, w):
         raise InpaintsegError(f"refine_grabcut: mask shape {soft_mask.shape} does not match image {(h, w)}")
     p = soft_mask.astype(np.float32)
-    if not (p >= params.split).any():
+    if not (p >= split).any():
         return p
-    band = cv2.dilate((p >= params.low).astype(np.uint8), square_kernel(params.near, w)) > 0
+    band = cv2.dilate((p >= low).astype(np.uint8), square_kernel(near, w)) > 0
     ys, xs = np.nonzero(band)
-    m = round(params.near * w)
+    m = round(near * w)
     y0, y1, x0, x1 = max(0, ys.min() - m), min(h, ys.max() + 1 + m), max(0, xs.min() - m), min(w, xs.max() + 1 + m)
     pc, img = p[y0:y1, x0:x1], image[y0:y1, x0:x1]
     labels = np.full(pc.shape, cv2.GC_BGD, np.uint8)
     labels[band[y0:y1, x0:x1]] = cv2.GC_PR_BGD
-    labels[pc >= params.split] = cv2.GC_PR_FGD
-    labels[pc >= params.sure] = cv2.GC_FGD
+    labels[pc >= split] = cv2.GC_PR_FGD
+    labels[pc >= sure] = cv2.GC_FGD
     ch, cw = pc.shape
-    scale = min(1.0, params.max_side / max(ch, cw))
+    scale = min(1.0, max_side / max(ch, cw))
     if scale < 1.0:  # nearest keeps the labels' values; the result comes back through a linear resize
         size = (max(1, round(cw * scale)), max(1, round(ch * scale)))
         small = run_grabcut(cv2.resize(img, size, interpolation=cv2.INTER_AREA),
-                            cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST), params.iterations)
+                            cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST), iterations)
         label = cv2.resize(small.astype(np.float32), (cw, ch), interpolation=cv2.INTER_LINEAR) >= 0.5
     else:
-        label = run_grabcut(img, labels, params.iterations)
+        label = run_grabcut(img, labels, iterations)
     out = np.zeros((h, w), np.float32)
     out[y0:y1, x0:x1] = label
     return 0.5 * (p + out)

@@ -39,13 +39,13 @@ from tqdm import tqdm
 
 from inpaintseg.boxes import BOX_FROM_MASK, box_from_mask, select_cells
 from inpaintseg.config import PREDICT, REFINE_CHOICES, Config, TemporalOptions
-from inpaintseg.crf import CRFParams, refine_mask, require_crf
+from inpaintseg.crf import refine_mask, require_crf
 from inpaintseg.data.image_io import resize_image
 from inpaintseg.data.sources import Frame, open_source
 from inpaintseg.engine import distributed
 from inpaintseg.engine.data import background_size, parallel_map
 from inpaintseg.errors import ConfigError, DataError
-from inpaintseg.grabcut import GrabCutParams, refine_grabcut
+from inpaintseg.grabcut import refine_grabcut
 from inpaintseg.models.crop import box_to_xyxy, crop, uncrop
 from inpaintseg.models.model import InpaintSegModel
 from inpaintseg.results import Prediction
@@ -85,7 +85,6 @@ class Predictor:
     def __init__(self, model: InpaintSegModel, cfg: Config, device: str | torch.device = "cpu",
                  box_from_mask: float = BOX_FROM_MASK, *, max_objects: int = PREDICT.max_objects,
                  nms_iou: float = PREDICT.nms_iou, min_prob: float = PREDICT.min_prob, refine: str = PREDICT.refine,
-                 crf_params: CRFParams | None = None, grabcut_params: GrabCutParams | None = None,
                  flip_tta: bool = PREDICT.flip_tta, temporal: TemporalOptions | None = None) -> None:
         if int(max_objects) != max_objects or max_objects < 1:
             raise ConfigError(f"max_objects must be a positive integer, got {max_objects!r}")
@@ -108,8 +107,6 @@ class Predictor:
         self.min_prob = float(min_prob)
         self.refine = refine
         self.flip_tta = flip_tta
-        self.crf_params = crf_params or CRFParams()
-        self.grabcut_params = grabcut_params or GrabCutParams()
         self.temporal = temporal
         self.context_counts: dict[str, list[int]] = {}
         if refine == "crf":
@@ -187,8 +184,8 @@ class Predictor:
     def _refine(self, pair: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         image, mask = pair
         if self.refine == "crf":
-            return refine_mask(image, mask, self.crf_params)
-        return refine_grabcut(image, mask, self.grabcut_params)
+            return refine_mask(image, mask)
+        return refine_grabcut(image, mask)
 
     def _patches(self, images: list[np.ndarray], x: torch.Tensor, owner: torch.Tensor,
                  boxes: torch.Tensor) -> torch.Tensor:
