@@ -143,6 +143,9 @@ TABLES: tuple[Table, ...] = (
                 "step 400 of 800 evaluated; synthetic PTZ"),
         Row(109, "`inpainter`, every network from `default` (I fine-tuned 5 minutes, then 18 minutes of stage 2), "
                  "importance sampling, no flow, synthetic PTZ"),
+        Row(116, "the same with the level of the box fit and mask target from a same-size hole elsewhere in the "
+                 "image (`objective.control_level`)"),
+        Row(115, "line 109 with the paper's stage-2 terms only (`loss.w_mask_bg=0 loss.w_box_fit=0`)"),
         Row(110, "for comparison: `default` with no training, synthetic PTZ"),
     )),
     Table("ablation", ("raw", "train_s"), (

@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from inpaintseg.config import preset
-from inpaintseg.losses import background_reward, box_fit_loss, mask_prior, probability_prior
+from inpaintseg.losses import background_reward, box_fit_loss, error_map, mask_prior, probability_prior
 from inpaintseg.models.crop import box_mask, crop, expand_box, uncrop
 from inpaintseg.models.detector import Detector
 from inpaintseg.models.model import build_model
 from inpaintseg.models.perceptual import PerceptualFeatures, perceptual_distance, perceptual_distance_in_window
 from inpaintseg.models.unet import InpaintingUNet
-from inpaintseg.objective import RunningStats, stage2_losses
+from inpaintseg.objective import RunningStats, control_level, stage2_losses
 from inpaintseg.sampling import choose_cells
 
 
@@ -243,6 +243,27 @@ def test_background_mask_target():
     good = mask_bce(torch.tensor([1e-4, 1e-4, 0.5, 1.0, 1.0]).view(1, 1, 1, 5), t)
     bad = mask_bce(torch.full((1, 1, 1, 5), 0.5), t)
     assert good < bad
+
+
+def test_control_level_is_the_inpainters_error_on_a_same_size_hole_elsewhere():
+    # with the inpainter, the mask target's and the box fit's "background level" is the error of a hole of the
+    # box's size somewhere else in the image: an object filling the box must not raise it
+    class FillGrey:  # a stand-in inpainter: perfect on the grey background, wrong on the object
+        def inpaint(self, images, holes):
+            return holes * 0.5 + (1 - holes) * images
+
+    images = torch.full((64, 3, 40, 40), 0.5)
+    images[:, :, 4:12, 4:12] = 1.0  # the object: an 8 x 8 square, error 0.25 per pixel
+    box = torch.tensor([[0.2, 0.2, 0.2, 0.2]]).expand(64, 4)
+    level = control_level(images, FillGrey(), box, 0.15, torch.Generator().manual_seed(0))
+    own = background_reward(error_map(FillGrey().inpaint(images, box_mask(expand_box(box, 0.15), 40, 40)), images),
+                            box_mask(expand_box(box, 0.15), 40, 40))[:, 0]
+    assert level.shape == (64,) and (own > 0.15).all()
+    assert (level < 0.01).float().mean() > 0.7 and level.mean() < own.mean() / 4  # mostly background holes
+    assert (level.max() - 0.25).abs() < 0.25  # a hole overlapping the object counts it
+    images[:] = 0.0  # error 0.25 everywhere: every hole, wherever it is, has density 0.25
+    level = control_level(images, FillGrey(), box, 0.15, torch.Generator().manual_seed(0))
+    assert torch.allclose(level, torch.full((64,), 0.25))
 
 
 def test_box_from_mask():

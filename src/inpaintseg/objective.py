@@ -244,7 +244,8 @@ class ForegroundSample:
     errors: torch.Tensor
     """(N,H,W) the error map of that I_bar."""
     level: torch.Tensor
-    """(N,) typical background error of each image."""
+    """(N,) typical background error of each image (per-frame background: the frame's mean error); with the
+    inpainter, of each box's hole size (:func:`control_level`; when no term uses it, the running mean hole error)."""
 
 
 def foreground_sample(props: Proposals, valid: torch.Tensor, images: torch.Tensor, backgrounds: torch.Tensor | None,
@@ -261,10 +262,26 @@ def foreground_sample(props: Proposals, valid: torch.Tensor, images: torch.Tenso
     reps = images.repeat_interleave(k, dim=0)
     level = bg.level.repeat_interleave(k, dim=0)
     if backgrounds is None:
+        if cfg.loss.w_box_fit > 0 or cfg.loss.w_mask_bg > 0:  # the terms that compare the error with a level
+            level = control_level(reps, inpainter, bg.boxes, cfg.loss.hole_expand, generator)
         return ForegroundSample(bg.weights.flatten(), bg.boxes, reps, bg.bars, bg.errors, level)
     bars, _ = background_for_boxes(reps, backgrounds.repeat_interleave(k, dim=0), None, bg.boxes,
                                    cfg.loss.hole_expand)
     return ForegroundSample(bg.weights.flatten(), bg.boxes, reps, bars, error_map(bars, reps), level)
+
+
+def control_level(images: torch.Tensor, inpainter: InpaintingUNet, boxes: torch.Tensor, hole_expand: float,
+                  generator: torch.Generator) -> torch.Tensor:
+    """The inpainter's typical error on background for each box's hole size: the mean error (eq. 3's density) of
+    a hole of the same size at a uniformly random place in the same image, the hole inside the image. images
+    (N,3,H,W) in [0,1], boxes (N,4) (cx, cy, w, h) in image fractions -> (N,). With a per-frame background the
+    frame's mean error plays this part; with the inpainter the error is zero outside the hole, and the mean over
+    the box's own hole is dominated by the object it holds."""
+    half = (boxes.detach()[:, 2:] * (1 + hole_expand) / 2).clamp(max=0.5)
+    u = torch.rand(len(boxes), 2, generator=generator).to(boxes.device, boxes.dtype)  # CPU draw: the same on any device
+    control = torch.cat([half + u * (1 - 2 * half), boxes.detach()[:, 2:]], dim=1)
+    bars, holes = background_for_boxes(images, None, inpainter, control, hole_expand)
+    return background_reward(error_map(bars, images), holes[:, None, 0], "density")[:, 0]
 
 
 def disentangle(sample: ForegroundSample, mask: torch.Tensor, full_mask: torch.Tensor,
