@@ -145,6 +145,9 @@ TABLES: tuple[Table, ...] = (
                  "importance sampling, no flow, synthetic PTZ"),
         Row(116, "the same with the level of the box fit and mask target from a same-size hole elsewhere in the "
                  "image (`objective.control_level`)"),
+        Row(117, "line 116, seed 1"),
+        Row(118, "line 116 with `loss.cell_baseline=true`"),
+        Row(119, "line 116 with the `excess` reward's level also from the same-size hole (a variant not kept)"),
         Row(115, "line 109 with the paper's stage-2 terms only (`loss.w_mask_bg=0 loss.w_box_fit=0`)"),
         Row(110, "for comparison: `default` with no training, synthetic PTZ"),
     )),

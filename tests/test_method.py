@@ -234,6 +234,19 @@ def test_stage2_with_known_background_and_exhaustive_sampling():
     assert terms["vital/hole_error"] == 0.0  # a perfect background explains every box
 
 
+@pytest.mark.parametrize("method", ["importance", "exhaustive"])
+def test_stage2_with_the_inpainter_and_the_cpu_terms(method):
+    # the inpainter path with every term that compares errors with a level (excess reward, box fit, mask target)
+    cfg = tiny_cfg()
+    cfg.sampling.method, cfg.sampling.samples = method, 2
+    cfg.loss.reward, cfg.loss.w_box_fit, cfg.loss.w_mask_bg = "excess", 1.0, 1.0
+    model, inpainter = build_model(cfg), InpaintingUNet(cfg.inpainter.channels)
+    total, terms, _ = stage2_losses(model, inpainter, None, torch.rand(2, 3, 64, 64), None, cfg, RunningStats(),
+                                    torch.Generator().manual_seed(0))
+    total.backward()
+    assert torch.isfinite(total) and {"loss/box_fit", "loss/mask_bg"} <= terms.keys()
+
+
 def test_background_mask_target():
     from inpaintseg.losses import background_mask_target, mask_bce
 

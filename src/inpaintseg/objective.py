@@ -258,7 +258,10 @@ def foreground_sample(props: Proposals, valid: torch.Tensor, images: torch.Tenso
         cells, weights = choose_cells(props.probs, props.logits, valid, "importance", 1, S.eps, generator=generator)
         boxes = _gather(props.boxes, cells)
         bars, _ = background_for_boxes(images, backgrounds, inpainter, boxes, cfg.loss.hole_expand)
-        return ForegroundSample(weights.flatten(), boxes, images, bars, error_map(bars, images), bg.level)
+        level = bg.level
+        if backgrounds is None and (cfg.loss.w_box_fit > 0 or cfg.loss.w_mask_bg > 0):
+            level = control_level(images, inpainter, boxes, cfg.loss.hole_expand, generator)
+        return ForegroundSample(weights.flatten(), boxes, images, bars, error_map(bars, images), level)
     reps = images.repeat_interleave(k, dim=0)
     level = bg.level.repeat_interleave(k, dim=0)
     if backgrounds is None:
