@@ -130,6 +130,8 @@ TABLES: tuple[Table, ...] = (
     )),
     Table("flat_folder", ("refined", "raw"), (
         Row(107, "`auto` (it chose `collection`), 20 minutes from `default` (1,720 steps)"),
+        Row(121, "`inpainter` (the paper's single-image background; I fine-tuned 5 minutes), importance sampling, "
+                 "no flow, 20 minutes from `default` (1,225 steps)"),
         Row(86, "`collection` (the most similar frames as neighbours), 800 steps from interim weights"),
         Row(83, "`inpainted` (the fine-tuned inpainter's fills), inpainter fine-tuned 300 steps, 800 steps from "
                 "interim weights"),
@@ -145,6 +147,7 @@ TABLES: tuple[Table, ...] = (
                  "importance sampling, no flow, synthetic PTZ"),
         Row(116, "the same with the level of the box fit and mask target from a same-size hole elsewhere in the "
                  "image (`objective.control_level`)"),
+        Row(120, "line 119 with 15 minutes of stage 1 instead of 5"),
         Row(117, "line 116, seed 1"),
         Row(118, "line 116 with `loss.cell_baseline=true`"),
         Row(119, "line 116 with the `excess` reward's level also from the same-size hole (a variant not kept)"),
