@@ -147,6 +147,7 @@ TABLES: tuple[Table, ...] = (
                  "importance sampling, no flow, synthetic PTZ"),
         Row(116, "the same with the level of the box fit and mask target from a same-size hole elsewhere in the "
                  "image (`objective.control_level`)"),
+        Row(122, "line 117 (seed 1) with 15 minutes of stage 1 instead of 5"),
         Row(120, "line 119 with 15 minutes of stage 1 instead of 5"),
         Row(117, "line 116, seed 1"),
         Row(118, "line 116 with `loss.cell_baseline=true`"),
