@@ -269,11 +269,11 @@ def test_control_level_is_the_inpainters_error_on_a_same_size_hole_elsewhere():
     images[:, :, 4:12, 4:12] = 1.0  # the object: an 8 x 8 square, error 0.25 per pixel
     box = torch.tensor([[0.2, 0.2, 0.2, 0.2]]).expand(64, 4)
     level = control_level(images, FillGrey(), box, 0.15, torch.Generator().manual_seed(0))
-    own = background_reward(error_map(FillGrey().inpaint(images, box_mask(expand_box(box, 0.15), 40, 40)), images),
-                            box_mask(expand_box(box, 0.15), 40, 40))[:, 0]
+    hole = box_mask(expand_box(box, 0.15), 40, 40)
+    own = background_reward(error_map(FillGrey().inpaint(images, hole), images), hole)[:, 0]
     assert level.shape == (64,) and (own > 0.15).all()
     assert (level < 0.01).float().mean() > 0.7 and level.mean() < own.mean() / 4  # mostly background holes
-    assert (level.max() - 0.25).abs() < 0.25  # a hole overlapping the object counts it
+    assert level.max() > 0.02  # a hole overlapping the object counts it
     images[:] = 0.0  # error 0.25 everywhere: every hole, wherever it is, has density 0.25
     level = control_level(images, FillGrey(), box, 0.15, torch.Generator().manual_seed(0))
     assert torch.allclose(level, torch.full((64,), 0.25))

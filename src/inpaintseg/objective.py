@@ -258,19 +258,25 @@ def foreground_sample(props: Proposals, valid: torch.Tensor, images: torch.Tenso
         cells, weights = choose_cells(props.probs, props.logits, valid, "importance", 1, S.eps, generator=generator)
         boxes = _gather(props.boxes, cells)
         bars, _ = background_for_boxes(images, backgrounds, inpainter, boxes, cfg.loss.hole_expand)
-        level = bg.level
-        if backgrounds is None and (cfg.loss.w_box_fit > 0 or cfg.loss.w_mask_bg > 0):
-            level = control_level(images, inpainter, boxes, cfg.loss.hole_expand, generator)
+        level = sample_level(bg.level, images, inpainter if backgrounds is None else None, boxes, cfg, generator)
         return ForegroundSample(weights.flatten(), boxes, images, bars, error_map(bars, images), level)
     reps = images.repeat_interleave(k, dim=0)
     level = bg.level.repeat_interleave(k, dim=0)
     if backgrounds is None:
-        if cfg.loss.w_box_fit > 0 or cfg.loss.w_mask_bg > 0:  # the terms that compare the error with a level
-            level = control_level(reps, inpainter, bg.boxes, cfg.loss.hole_expand, generator)
+        level = sample_level(level, reps, inpainter, bg.boxes, cfg, generator)
         return ForegroundSample(bg.weights.flatten(), bg.boxes, reps, bg.bars, bg.errors, level)
     bars, _ = background_for_boxes(reps, backgrounds.repeat_interleave(k, dim=0), None, bg.boxes,
                                    cfg.loss.hole_expand)
     return ForegroundSample(bg.weights.flatten(), bg.boxes, reps, bars, error_map(bars, reps), level)
+
+
+def sample_level(level: torch.Tensor, images: torch.Tensor, inpainter: InpaintingUNet | None, boxes: torch.Tensor,
+                 cfg: Config, generator: torch.Generator) -> torch.Tensor:
+    """The level the box fit and the mask target compare the error with: ``level`` (N,) as it is, or, with the
+    inpainter (not None) and one of those terms on, :func:`control_level` of each box."""
+    if inpainter is None or not (cfg.loss.w_box_fit > 0 or cfg.loss.w_mask_bg > 0):
+        return level
+    return control_level(images, inpainter, boxes, cfg.loss.hole_expand, generator)
 
 
 def control_level(images: torch.Tensor, inpainter: InpaintingUNet, boxes: torch.Tensor, hole_expand: float,
