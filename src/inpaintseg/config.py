@@ -138,11 +138,8 @@ class LossConfig:
     hole_expand: float = 0.15
     """The hole given to the inpainter is the box enlarged by this fraction in each dimension."""
     reward: str = "density"
-    """Per-box background reward: ``density`` (eq. 3: inpainting error / box area), ``excess`` (sum over the hole
-    of error minus the frame's mean error, normalised by the image area) or ``relative`` (the density divided by
-    the typical density of a hole of the same size: the frame's mean error with a per-frame background; with the
-    inpainter, its density on a same-size hole at a random place in the same image, ``objective.control_level``,
-    so that larger holes, which the inpainter fills worse everywhere, earn no more)."""
+    """Per-box background reward: ``density`` (eq. 3: inpainting error / box area) or ``excess``
+    (sum over the hole of error minus the frame's mean error, normalised by the image area)."""
     baseline: bool = False
     """Subtract a moving average of the reward (variance reduction for the sampled L_bg; unbiased)."""
     cell_baseline: bool = False
@@ -467,7 +464,7 @@ _CHOICES = {
     "train.precision": ("auto", "bf16", "fp32"),
     "loss.prob_prior": ("l1", "l2"),
     "loss.mask_prior": ("v", "l1", "l2"),
-    "loss.reward": ("density", "excess", "relative"),
+    "loss.reward": ("density", "excess"),
     "loss.mask_target": ("ramp", "grabcut"),
     "loss.perceptual_region": ("frame", "hole"),
     "sampling.method": ("importance", "uniform", "gumbel", "exhaustive", "regression"),

@@ -35,8 +35,6 @@ def background_reward(
     ``density`` (eq. 3): L2(I_bar_c, I) / area(b_c) = sum of errors in the hole / hole area.
     ``excess``: sum over the hole of (error - level) / image area, with ``level`` (B,) the typical
     background error: it prefers the box that covers exactly the pixels the background cannot explain.
-    ``relative``: the density divided by ``level`` (B,K) or (B,), the typical density of a hole of that size (beyond
-    the paper): 1 for a box the background explains as well as usual, whatever its size.
     """
     inside = torch.einsum("bhw,bkhw->bk", errors, hole)  # sum of errors in each hole, without a (B,K,H,W) copy
     area = hole.sum(dim=(2, 3))
@@ -46,11 +44,6 @@ def background_reward(
         if level is None:
             raise ValueError("excess reward needs a level")
         return (inside - level[:, None] * area) / errors[0].numel()
-    if kind == "relative":
-        if level is None:
-            raise ValueError("relative reward needs a level")
-        typical = level if level.dim() == 2 else level[:, None]
-        return inside / area.clamp_min(1.0) / typical.clamp_min(1e-12)
     raise ValueError(f"unknown reward {kind!r}")
 
 

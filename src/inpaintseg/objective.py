@@ -192,8 +192,6 @@ class BackgroundTerm:
     """(B*K,3,H,W) I_bar of each chosen box (inpainter only)."""
     errors: torch.Tensor | None = None
     """(B*K,H,W) the error maps of those I_bar (inpainter only)."""
-    control: torch.Tensor | None = None
-    """(B*K,) :func:`control_level` of each chosen box (inpainter with ``loss.reward=relative`` only)."""
 
 
 def background_term(props: Proposals, valid: torch.Tensor, images: torch.Tensor, backgrounds: torch.Tensor | None,
@@ -206,7 +204,7 @@ def background_term(props: Proposals, valid: torch.Tensor, images: torch.Tensor,
                                   S.gumbel_temperature, generator)
     k = cells.shape[1]
     boxes = _gather(props.boxes, cells)
-    bars = per_box_errors = control = None
+    bars = per_box_errors = None
     if backgrounds is not None:
         # I_bar equals I outside the hole, so a box's error is the frame's error map inside its hole
         frame_errors = error_map(backgrounds, images)  # (B,H,W), whole frame
@@ -220,9 +218,6 @@ def background_term(props: Proposals, valid: torch.Tensor, images: torch.Tensor,
         bars, holes = background_for_boxes(rep, None, inpainter, boxes, L.hole_expand)
         errors = per_box_errors = error_map(bars, rep)
         reward_level = level.repeat_interleave(k, dim=0)
-        if L.reward == "relative":  # a same-size hole elsewhere in the image, floored against a flat control
-            control = control_level(rep, inpainter, boxes, L.hole_expand, generator)
-            reward_level = control.clamp_min(0.25 * reward_level)
     rewards = background_reward(errors, holes, L.reward, reward_level).view(b, k)
     density = background_reward(errors, holes, "density").view(b, k)
     stats.update(*distributed.average_scalars(rewards.mean().item(), density.mean().item(),
@@ -231,8 +226,7 @@ def background_term(props: Proposals, valid: torch.Tensor, images: torch.Tensor,
     baseline = reward_baseline(stats, cells, rewards, props.probs.shape[1], cfg)
     # exhaustive: weights are p_c, summed over the cells; sampled: weights p/q, averaged over the K samples
     loss = background_loss(weights, rewards / spread, baseline / spread) * (k if S.method == "exhaustive" else 1)
-    return BackgroundTerm(loss, cells, weights, boxes, holes, frame_errors, level, density, bars, per_box_errors,
-                          control)
+    return BackgroundTerm(loss, cells, weights, boxes, holes, frame_errors, level, density, bars, per_box_errors)
 
 
 @dataclass
@@ -269,8 +263,7 @@ def foreground_sample(props: Proposals, valid: torch.Tensor, images: torch.Tenso
     reps = images.repeat_interleave(k, dim=0)
     level = bg.level.repeat_interleave(k, dim=0)
     if backgrounds is None:
-        level = bg.control if bg.control is not None else sample_level(level, reps, inpainter, bg.boxes, cfg,
-                                                                      generator)
+        level = sample_level(level, reps, inpainter, bg.boxes, cfg, generator)
         return ForegroundSample(bg.weights.flatten(), bg.boxes, reps, bg.bars, bg.errors, level)
     bars, _ = background_for_boxes(reps, backgrounds.repeat_interleave(k, dim=0), None, bg.boxes,
                                    cfg.loss.hole_expand)
