@@ -152,8 +152,18 @@ TABLES: tuple[Table, ...] = (
         Row(117, "line 116, seed 1"),
         Row(118, "line 116 with `loss.cell_baseline=true`"),
         Row(119, "line 116 with the `excess` reward's level also from the same-size hole (a variant not kept)"),
+        Row(129, "line 116 with `loss.reward=relative`: each hole's error density over that of a same-size hole "
+                 "elsewhere in the image (a variant not kept; its code is in commit be8e3e2)"),
+        Row(128, "the same, seed 1"),
         Row(115, "line 109 with the paper's stage-2 terms only (`loss.w_mask_bg=0 loss.w_box_fit=0`)"),
         Row(110, "for comparison: `default` with no training, synthetic PTZ"),
+    )),
+    Table("reward_rank", ("rank_temporal", "rank_inpainter", "rank_product", "rank_sum"), (
+        Row(123, "the 9 held-out DAVIS sequences, the `default` inpainter"),
+        Row(127, "the same, the inpainter fine-tuned 5 minutes on their frames shuffled (line 121's)"),
+        Row(124, "the 18 DAVIS sequences of pretraining, the `default` inpainter"),
+        Row(125, "synthetic PTZ, 16 test sequences, the `default` inpainter"),
+        Row(126, "the same, the inpainter fine-tuned 5 minutes on the training sequences (line 116's)"),
     )),
     Table("ablation", ("raw", "train_s"), (
         Row(24, "defaults"),
@@ -256,6 +266,15 @@ def video_fps_cell(record: dict) -> str:
     return f"{record['frames_per_s'][max(record['frames_per_s'], key=int)]:.1f}"
 
 
+def rank_cell(name: str) -> Callable[[dict], str]:
+    """``reward_rank.py``'s mean rank of the object's box and its share of frames beating every other box."""
+    def cell(record: dict) -> str:
+        if f"{name}_mean_rank" not in record:
+            return "-"
+        return f"{record[f'{name}_mean_rank']:.3f} / {record[f'{name}_beats_all']:.2f}"
+    return cell
+
+
 # figure column key -> (header, cell function)
 COLUMNS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "refined": ("refined J / F / mAP@0.5", refined_cell),
@@ -265,6 +284,8 @@ COLUMNS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "wall_s": ("total s", lambda record: _seconds(record.get("wall_s"))),
     "rss": ("peak RSS ratio", memory_cell),
     "video_fps": ("frames/s, long video", video_fps_cell),
+    **{f"rank_{name}": (f"{name}: rank / beats all", rank_cell(name))
+       for name in ("temporal", "inpainter", "product", "sum")},
 }
 
 
