@@ -142,8 +142,22 @@ def test_shipped_default_is_small_and_loads_weights_only():
     path = model_path("default")
     assert path.stat().st_size <= 50 * 2**20  # the package's size limit for shipped weights
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    assert "optimizer" not in payload and payload["inpainter"]["state"]
+    assert "optimizer" not in payload and payload["inpainter"]["state"] and payload["flow_inpainter"]["state"]
     assert "CC BY-NC" in payload["info"]["licence"]  # trained on DAVIS frames (docs/model_card.md)
+
+
+def test_default_starts_the_flow_inpainter_too():
+    """``train.init=default`` with the paper's path and flow starts I_f from the shipped one, not from random
+    weights."""
+    from inpaintseg.engine.train_inpainter import build_inpainter
+    from inpaintseg.weights import init_inpainter
+
+    cfg = resolve("cpu", overrides=["data.background=inpainter", "data.flow=true"])
+    net = build_inpainter(cfg)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    assert init_inpainter(net, cfg, "flow_inpainter")
+    shipped = torch.load(model_path("default"), map_location="cpu", weights_only=True)["flow_inpainter"]["state"]
+    assert _same(net.state_dict(), shipped) and not _same(net.state_dict(), before)
 
 
 def test_shipped_default_finds_the_subject_without_training():
