@@ -107,6 +107,7 @@ TABLES: tuple[Table, ...] = (
         Row(113, "for comparison: 60 minutes of training from random weights (4,220 steps), seed 1"),
         Row(130, "20 minutes from `default` with `data.background=both` (per pixel the better of the temporal and "
                  "the inpainted background), seed 0"),
+        Row(131, "the same, seed 1"),
         Row(85, "for comparison: homography background subtraction (no network; uses the neighbouring frames)"),
     )),
     Table("video_mode", ("refined", "raw", "predict_s"), (
