@@ -155,6 +155,9 @@ TABLES: tuple[Table, ...] = (
         Row(117, "line 116, seed 1"),
         Row(118, "line 116 with `loss.cell_baseline=true`"),
         Row(119, "line 116 with the `excess` reward's level also from the same-size hole (a variant not kept)"),
+        Row(132, "line 116 with the flow branch (`data.flow=true`: L_bg also on the stabilised optical flow, its "
+                 "background the flow inpainter I_f's fill, I_f fine-tuned 5 minutes from `default`): the paper's "
+                 "whole path"),
         Row(129, "line 116 with `loss.reward=relative`: each hole's error density over that of a same-size hole "
                  "elsewhere in the image (a variant not kept; its code is in commit be8e3e2)"),
         Row(128, "the same, seed 1"),
