@@ -158,6 +158,7 @@ TABLES: tuple[Table, ...] = (
         Row(132, "line 116 with the flow branch (`data.flow=true`: L_bg also on the stabilised optical flow, its "
                  "background the flow inpainter I_f's fill, I_f fine-tuned 5 minutes from `default`): the paper's "
                  "whole path"),
+        Row(133, "line 132, seed 1"),
         Row(129, "line 116 with `loss.reward=relative`: each hole's error density over that of a same-size hole "
                  "elsewhere in the image (a variant not kept; its code is in commit be8e3e2)"),
         Row(128, "the same, seed 1"),
