@@ -273,7 +273,7 @@ def test_control_level_is_the_inpainters_error_on_a_same_size_hole_elsewhere():
     own = background_reward(error_map(FillGrey().inpaint(images, hole), images), hole)[:, 0]
     assert level.shape == (64,) and (own > 0.15).all()
     assert (level < 0.01).float().mean() > 0.7 and level.mean() < own.mean() / 4  # mostly background holes
-    assert level.max() > 0.02  # a hole overlapping the object counts it
+    assert 0.02 < level.max() <= 0.25 + 1e-6  # a hole overlapping the object counts it, at most its own error
     images[:] = 0.0  # error 0.25 everywhere: every hole, wherever it is, has density 0.25
     level = control_level(images, FillGrey(), box, 0.15, torch.Generator().manual_seed(0))
     assert torch.allclose(level, torch.full((64,), 0.25))
