@@ -38,6 +38,9 @@ RESULTS = HERE / "results.jsonl"
 # accuracy.py's default --data, written out in the commands of the DAVIS lines that do not record it
 DAVIS_DATA = "../shared/data/davis2016-train-240p"
 
+# the scores of reward_choice.py's lines, in its order
+CHOICE_SCORES = ("temporal", "inpainter", "flow", "inpainter_flow", "detector", "best")
+
 
 @dataclass(frozen=True)
 class Row:
@@ -159,6 +162,10 @@ TABLES: tuple[Table, ...] = (
                  "background the flow inpainter I_f's fill, I_f fine-tuned 5 minutes from `default`): the paper's "
                  "whole path"),
         Row(133, "line 132, seed 1"),
+        Row(134, "line 132 with 6 minutes of stage 2 instead of 18 (the 2 cores were shared with a third process for "
+                 "part of it, so it made fewer steps than 6 minutes allow)"),
+        Row(136, "line 132 with 45 minutes of stage 2"),
+        Row(135, "the same, seed 1"),
         Row(129, "line 116 with `loss.reward=relative`: each hole's error density over that of a same-size hole "
                  "elsewhere in the image (a variant not kept; its code is in commit be8e3e2)"),
         Row(128, "the same, seed 1"),
@@ -171,6 +178,13 @@ TABLES: tuple[Table, ...] = (
         Row(124, "the 18 DAVIS sequences of pretraining, the `default` inpainter"),
         Row(125, "synthetic PTZ, 16 test sequences, the `default` inpainter"),
         Row(126, "the same, the inpainter fine-tuned 5 minutes on the training sequences (line 116's)"),
+    )),
+    Table("reward_choice", tuple(f"choice_{name}" for name in CHOICE_SCORES), (
+        Row(137, "synthetic PTZ, 16 test sequences: `default`'s D, I and I_f fine-tuned 5 minutes on the training "
+                 "sequences (line 132's, where its stage 2 starts)"),
+        Row(138, "the same, D after line 132's 18 minutes of stage 2"),
+        Row(139, "the same, everything from line 136 (45 minutes of stage 2)"),
+        Row(140, "the 9 held-out DAVIS sequences, `default` (D, I and I_f)"),
     )),
     Table("ablation", ("raw", "train_s"), (
         Row(24, "defaults"),
@@ -282,6 +296,16 @@ def rank_cell(name: str) -> Callable[[dict], str]:
     return cell
 
 
+def choice_cell(name: str) -> Callable[[dict], str]:
+    """``reward_choice.py``'s share of frames whose best-scoring proposal overlaps the object (IoU > 0.5), and the
+    mean IoU of that proposal."""
+    def cell(record: dict) -> str:
+        if f"{name}_share" not in record:
+            return "-"
+        return f"{record[f'{name}_share']:.2f} / {record[f'{name}_mean_iou']:.3f}"
+    return cell
+
+
 # figure column key -> (header, cell function)
 COLUMNS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "refined": ("refined J / F / mAP@0.5", refined_cell),
@@ -293,6 +317,7 @@ COLUMNS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "video_fps": ("frames/s, long video", video_fps_cell),
     **{f"rank_{name}": (f"{name}: rank / beats all", rank_cell(name))
        for name in ("temporal", "inpainter", "product", "sum")},
+    **{f"choice_{name}": (f"{name}: IoU > 0.5 / mean IoU", choice_cell(name)) for name in CHOICE_SCORES},
 }
 
 
