@@ -12,6 +12,7 @@ hole (enlarged by ``loss.hole_expand``) is scored by the mean error (eq. 3's den
 - ``temporal``: the median of the homography-aligned neighbouring frames, the error divided by its frame mean;
 - ``inpainter``: the inpainter I's fill of the hole;
 - ``flow``: the flow inpainter I_f's fill of the hole in the stabilised optical flow image (``data/flow.py``);
+- ``flow_zero``: zero flow as that background (a static scene's stabilised flow; what training uses without I_f);
 - ``inpainter_flow``: the two added after each is centred and divided by its mean absolute deviation over the
   frame's cells (as training divides each branch's rewards by their running spread, ``loss.normalize_reward``);
 - ``detector``: D's own probability.
@@ -35,7 +36,7 @@ from machine import append_result
 from reward_rank import object_box
 
 from inpaintseg.config import Config
-from inpaintseg.data.flow import sequence_flows
+from inpaintseg.data.flow import ZERO_FLOW_RGB, sequence_flows
 from inpaintseg.data.image_io import read_mask, resize_image
 from inpaintseg.data.sources import Frame, open_source
 from inpaintseg.engine.data import background_size
@@ -46,7 +47,7 @@ from inpaintseg.models.unet import InpaintingUNet
 from inpaintseg.temporal import with_context
 from inpaintseg.weights import init_inpainter, load_model
 
-SCORES = ("temporal", "inpainter", "flow", "inpainter_flow", "detector", "best")
+SCORES = ("temporal", "inpainter", "flow", "flow_zero", "inpainter_flow", "detector", "best")
 OVERLAP = 0.5
 
 
@@ -96,8 +97,10 @@ def proposal_scores(image: np.ndarray, flow: np.ndarray, temporal_error: np.ndar
         return (bars - x).pow(2).mean(1).numpy()  # (N,h,w), zero outside each hole
 
     t = temporal_error / max(float(temporal_error.mean()), 1e-12)
+    still = ((flow.astype(np.float32) - np.array(ZERO_FLOW_RGB, np.float32)) / 255.0) ** 2
     scores = {"temporal": density(t[None]), "inpainter": density(fill_error(inpainter, image)),
-              "flow": density(fill_error(flow_inpainter, flow)), "detector": probs}
+              "flow": density(fill_error(flow_inpainter, flow)), "flow_zero": density(still.mean(axis=2)[None]),
+              "detector": probs}
     scores["inpainter_flow"] = standardised(scores["inpainter"]) + standardised(scores["flow"])
     return scores
 

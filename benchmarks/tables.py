@@ -39,7 +39,7 @@ RESULTS = HERE / "results.jsonl"
 DAVIS_DATA = "../shared/data/davis2016-train-240p"
 
 # the scores of reward_choice.py's lines, in its order
-CHOICE_SCORES = ("temporal", "inpainter", "flow", "inpainter_flow", "detector", "best")
+CHOICE_SCORES = ("temporal", "inpainter", "flow", "flow_zero", "inpainter_flow", "detector", "best")
 
 
 @dataclass(frozen=True)
@@ -180,11 +180,11 @@ TABLES: tuple[Table, ...] = (
         Row(126, "the same, the inpainter fine-tuned 5 minutes on the training sequences (line 116's)"),
     )),
     Table("reward_choice", tuple(f"choice_{name}" for name in CHOICE_SCORES), (
-        Row(137, "synthetic PTZ, 16 test sequences: `default`'s D, I and I_f fine-tuned 5 minutes on the training "
+        Row(142, "synthetic PTZ, 16 test sequences: `default`'s D, I and I_f fine-tuned 5 minutes on the training "
                  "sequences (line 132's, where its stage 2 starts)"),
-        Row(138, "the same, D after line 132's 18 minutes of stage 2"),
-        Row(139, "the same, everything from line 136 (45 minutes of stage 2)"),
-        Row(140, "the 9 held-out DAVIS sequences, `default` (D, I and I_f)"),
+        Row(143, "the same, D after line 132's 18 minutes of stage 2"),
+        Row(144, "the same, everything from line 136 (45 minutes of stage 2)"),
+        Row(141, "the 9 held-out DAVIS sequences, `default` (D, I and I_f)"),
     )),
     Table("ablation", ("raw", "train_s"), (
         Row(24, "defaults"),

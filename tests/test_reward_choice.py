@@ -46,3 +46,19 @@ def test_each_proposal_gets_every_score_and_the_temporal_error_picks_its_box():
     assert (scores["detector"] == probs).all()
     both = reward_choice.standardised(scores["inpainter"]) + reward_choice.standardised(scores["flow"])
     assert np.allclose(scores["inpainter_flow"], both)
+
+
+def test_zero_flow_background_scores_the_moving_square_highest():
+    """``flow_zero``: a flow image that is zero flow except on a square scores the square's box highest."""
+    from inpaintseg.data.flow import ZERO_FLOW_RGB
+
+    h, w = 48, 80
+    flow = np.empty((h, w, 3), np.uint8)
+    flow[:] = ZERO_FLOW_RGB
+    flow[12:36, 50:70] = (200, 90, 120)
+    boxes = torch.tensor([[0.5, 0.5, 0.25, 0.5], [0.75, 0.5, 0.25, 0.5], [0.15, 0.3, 0.25, 0.5]])
+    net = InpaintingUNet([4, 8]).eval()
+    image = np.zeros((h, w, 3), np.uint8)
+    scores = reward_choice.proposal_scores(image, flow, np.ones((h, w), np.float32), np.ones(3) / 3, boxes, net,
+                                           net, hole_expand=0.0)
+    assert scores["flow_zero"].argmax() == 1 and scores["flow_zero"][2] == 0.0
