@@ -35,6 +35,7 @@ import torch
 from machine import append_result
 from reward_rank import object_box
 
+from inpaintseg.boxes import box_iou
 from inpaintseg.config import Config
 from inpaintseg.data.flow import ZERO_FLOW_RGB, sequence_flows
 from inpaintseg.data.image_io import read_mask, resize_image
@@ -42,7 +43,7 @@ from inpaintseg.data.sources import Frame, open_source
 from inpaintseg.engine.data import background_size
 from inpaintseg.engine.train_inpainter import build_inpainter
 from inpaintseg.errors import ConfigError
-from inpaintseg.models.crop import box_mask, expand_box
+from inpaintseg.models.crop import box_mask, box_to_xyxy, expand_box
 from inpaintseg.models.unet import InpaintingUNet
 from inpaintseg.temporal import with_context
 from inpaintseg.weights import init_inpainter, load_model
@@ -63,12 +64,10 @@ def open_inpainters(cfg: Config, name: str) -> tuple[InpaintingUNet, InpaintingU
     return nets[0], nets[1]
 
 
-def box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """IoU of each (cx, cy, w, h) box of ``boxes`` (N, 4) with ``box`` (4,) -> (N,)."""
-    lo = np.maximum(boxes[:, :2] - boxes[:, 2:] / 2, box[:2] - box[2:] / 2)
-    hi = np.minimum(boxes[:, :2] + boxes[:, 2:] / 2, box[:2] + box[2:] / 2)
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
-    return inter / (np.prod(boxes[:, 2:], axis=1) + np.prod(box[2:]) - inter)
+def object_overlaps(boxes: torch.Tensor, box: list[float]) -> np.ndarray:
+    """IoU (``boxes.box_iou``) of each proposal (N, 4) with the object's box (4,), both (cx, cy, w, h) -> (N,)."""
+    corners = box_to_xyxy(torch.as_tensor(box, dtype=boxes.dtype))[None]
+    return box_iou(box_to_xyxy(boxes).numpy(), corners.numpy())[:, 0]
 
 
 def standardised(x: np.ndarray) -> np.ndarray:
@@ -113,14 +112,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--every", type=int, default=5, help="score every N-th frame")
     a = ap.parse_args()
-    torch.manual_seed(0)
     model, cfg = load_model(a.model)
     size = tuple(cfg.data.size)
     inpainter, flow_inpainter = open_inpainters(cfg, a.inpainters or a.model)
     hits: dict[str, dict[str, list[float]]] = {name: {} for name in SCORES}
     for seq in open_source(a.data / "JPEGImages").sequences:
-        flows, valid = sequence_flows([seq.read(i) for i in range(len(seq.frame_names))], size)
-        frames = (Frame(seq.name, name, i, seq.read(i)) for i, name in enumerate(seq.frame_names))
+        images = [seq.read(i) for i in range(len(seq.frame_names))]  # read once: the flow and the frames
+        flows, valid = sequence_flows(images, size)
+        frames = (Frame(seq.name, name, i, images[i]) for i, name in enumerate(seq.frame_names))
         for frame, context in with_context(frames, cfg.data.temporal_offsets, background_size(size)):
             mask_path = a.data / "Annotations" / seq.name / f"{Path(frame.name).stem}.png"
             if context is None or not valid[frame.index] or frame.index % a.every or not mask_path.is_file():
@@ -134,7 +133,7 @@ def main() -> None:
             inner = torch.isfinite(props.logits[0])
             boxes, probs = props.boxes[0][inner], props.probs[0][inner].numpy()
             error = resize_image(context.error(), size, cv2.INTER_AREA)
-            iou = box_iou(boxes.numpy(), np.array(box))
+            iou = object_overlaps(boxes, box)
             scores = proposal_scores(image, flows[frame.index], error, probs, boxes, inpainter, flow_inpainter,
                                      cfg.loss.hole_expand)
             scores["best"] = iou

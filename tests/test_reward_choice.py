@@ -15,9 +15,9 @@ finally:
     sys.path.pop(0)
 
 
-def test_box_iou_of_centre_boxes():
-    boxes = np.array([[0.5, 0.5, 0.2, 0.2], [0.6, 0.5, 0.2, 0.2], [0.1, 0.1, 0.1, 0.1]])
-    assert np.allclose(reward_choice.box_iou(boxes, np.array([0.5, 0.5, 0.2, 0.2])), [1.0, 1 / 3, 0.0])
+def test_object_overlaps_of_centre_boxes():
+    boxes = torch.tensor([[0.5, 0.5, 0.2, 0.2], [0.6, 0.5, 0.2, 0.2], [0.1, 0.1, 0.1, 0.1]])
+    assert np.allclose(reward_choice.object_overlaps(boxes, [0.5, 0.5, 0.2, 0.2]), [1.0, 1 / 3, 0.0])
 
 
 def test_standardised_has_zero_mean_and_unit_mean_deviation():
