@@ -11,14 +11,18 @@ with). Two uses, each with its weight in :class:`~inpaintseg.config.TemporalOpti
   frame's error scale). a = 0 keeps D's choice; a = 1 takes, among the boxes D proposes, the one the neighbours
   explain least (border cells, which D gives probability 0, stay out). D's probabilities are peaked after
   training, so only a weight near 1 lets the reward overrule a confident D.
-- **Masks** (``mask_weight``): each object's soft mask becomes ``(1 - w) * m + w * b``, where ``b`` is the
-  background-subtraction probability (:func:`~inpaintseg.data.background.background_subtraction_mask`) inside
-  the detector's box and 0 outside it, before the refinement on the image's colours.
+- **Masks** (``mask_weight``): each object's soft mask becomes ``(1 - w) * m + w * b`` inside the detector's box
+  and ``(1 - w) * m`` outside it, before the refinement on the image's colours. ``b`` is the mean of two motion
+  cues: the background-subtraction probability
+  (:func:`~inpaintseg.data.background.background_subtraction_mask`) and the stabilised flow's magnitude
+  (:func:`~inpaintseg.data.flow.frame_flow`, the frames ``FLOW_GAP`` before and after), divided by
+  ``MOTION_SCALE`` times the longer side and clipped to 1. Without a flow (neither pair aligned), ``b`` is the
+  background-subtraction probability alone.
 
 Frames are streamed: a frame leaves :func:`with_context` once its last neighbour has arrived, so at most
-``2 * max|offset| + 1`` frames of a sequence are held at a time, whatever its length. A frame none of whose
-neighbours could be aligned (a single image, a shot change, an unordered collection) gets no context and is
-predicted from the image alone.
+``2 * max(max|offset|, FLOW_GAP) + 1`` frames of a sequence are held at a time, whatever its length. A frame none
+of whose neighbours could be aligned (a single image, a shot change, an unordered collection) gets no context and
+is predicted from the image alone.
 """
 
 from __future__ import annotations
@@ -36,8 +40,13 @@ from inpaintseg.data.background import (
     neighbour_indices,
     temporal_background,
 )
+from inpaintseg.data.flow import FLOW_GAP, frame_flow
 from inpaintseg.data.image_io import resize_image
 from inpaintseg.data.sources import Frame
+
+MOTION_SCALE = 1.0 / 320
+"""Flow magnitude, as a fraction of the image's longer side, at which the flow's cue reaches 1 (one pixel at the
+backgrounds' 320-pixel working size)."""
 
 
 @dataclass
@@ -45,19 +54,25 @@ class Context:
     """What the neighbours say about one frame, at the background's working size (w, h).
 
     ``background``: (h, w, 3) uint8, the median of the aligned neighbours; ``coverage``: (h, w) uint8, how many
-    neighbours cover each pixel; ``image``: (h, w, 3) uint8, the frame itself at that size."""
+    neighbours cover each pixel; ``image``: (h, w, 3) uint8, the frame itself at that size; ``motion``: (h, w)
+    float32, the magnitude in pixels of the frame's stabilised flow, or None when it has none."""
 
     background: np.ndarray
     coverage: np.ndarray
     image: np.ndarray
+    motion: np.ndarray | None = None
 
     def error(self) -> np.ndarray:
         """(h, w) float32 squared error of the background, 0 where no neighbour covers the pixel."""
         return background_error(self.background, self.image) * (self.coverage > 0)
 
     def foreground(self, width: int, height: int) -> np.ndarray:
-        """(height, width) float32 background-subtraction probability in [0, 1], at the frame's own size."""
+        """(height, width) float32 foreground probability in [0, 1] at the frame's own size: the mean of the
+        background-subtraction probability and the flow's cue (see the module), or the former alone."""
         prob = background_subtraction_mask(self.image, self.background, self.coverage)
+        if self.motion is not None:
+            cue = np.clip(self.motion / (MOTION_SCALE * max(self.motion.shape)), 0.0, 1.0)
+            prob = 0.5 * (prob + cue)
         return np.clip(resize_image(prob, (width, height), cv2.INTER_LINEAR), 0.0, 1.0)
 
 
@@ -81,16 +96,18 @@ def with_context(frames: Iterable[Frame], offsets: Sequence[int], size: tuple[in
     """Each frame of ``frames`` (sequences one after the other, each in order) with its :class:`Context` at
     ``size`` (W, H), or None when none of its neighbours at ``offsets`` could be aligned. Frames come out in the
     order they went in, each as soon as its last neighbour has been read."""
-    reach = max((abs(int(o)) for o in offsets), default=0)
+    reach = max(max((abs(int(o)) for o in offsets), default=0), FLOW_GAP)
     window, features, pending, current = _Window(), None, {}, None
 
     def emit(position: int) -> tuple[Frame, Context | None]:
         frame = pending.pop(position)
         neighbours = neighbour_indices(position, len(window), offsets)
         background, coverage = temporal_background(window, position, offsets, features, neighbours)
+        flow = frame_flow(window, position, features)
+        motion = None if flow is None else np.hypot(flow[..., 0], flow[..., 1])
         for old in [p for p in window.frames if p < position + 1 - reach]:  # no later frame needs them
             del window.frames[old]
-        context = Context(background, coverage, window[position]) if coverage.max() > 0 else None
+        context = Context(background, coverage, window[position], motion) if coverage.max() > 0 else None
         return frame, context
 
     for frame in frames:

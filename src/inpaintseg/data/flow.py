@@ -298,21 +298,27 @@ def iter_sequence_flows(
     zero = encode_flow(np.zeros((out_size[1], out_size[0], 2), np.float32), m)
     features = FeatureCache(view, max_items=window)
     for i in range(len(view)):
-        fields = []
-        for j in pair_partners(i, len(view)):
-            flow, ok = stabilized_flow(view[j], view[i], features, (j, i), method, raft_weights)
-            if ok:
-                fields.append(flow if j < i else -flow)  # motion since j; negated for a later j: forward in time
-        if not fields:
-            yield zero, False
-            continue
-        yield encode_flow(resize_flow(combine_pairs(fields), out_size), m), True
+        flow = frame_flow(view, i, features, method, raft_weights)
+        yield (zero, False) if flow is None else (encode_flow(resize_flow(flow, out_size), m), True)
 
 
 def pair_partners(i: int, length: int, gap: int = FLOW_GAP) -> list[int]:
     """Indices of the frames frame ``i`` of a ``length``-frame sequence is paired with: ``i - gap`` and
     ``i + gap``, each clamped into the sequence, ``i`` itself left out (so 0, 1 or 2 partners)."""
     return [j for j in sorted({max(i - gap, 0), min(i + gap, length - 1)}) if j != i]
+
+
+def frame_flow(frames: Sequence[np.ndarray], i: int, features: FeatureCache, method: str = "dis",
+               raft_weights: str | Path | None = None) -> np.ndarray | None:
+    """Stabilised flow float32 (H, W, 2) of frame ``i`` of a sequence (``frames``: RGB uint8 (H, W, 3), one size;
+    ``features``: a :class:`FeatureCache` over them), the motion forward in time: its pairs with its
+    :func:`pair_partners` combined by :func:`combine_pairs`. None when no partner's homography was found."""
+    fields = []
+    for j in pair_partners(i, len(frames)):
+        flow, ok = stabilized_flow(frames[j], frames[i], features, (j, i), method, raft_weights)
+        if ok:
+            fields.append(flow if j < i else -flow)  # motion since j; negated for a later j: forward in time
+    return combine_pairs(fields) if fields else None
 
 
 def combine_pairs(fields: Sequence[np.ndarray]) -> np.ndarray:
@@ -511,6 +517,7 @@ __all__ = [
     "default_max_magnitude",
     "dis_flow",
     "encode_flow",
+    "frame_flow",
     "iter_sequence_flows",
     "load_raft",
     "raft_flow",
