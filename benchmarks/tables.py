@@ -166,6 +166,9 @@ TABLES: tuple[Table, ...] = (
                  "part of it, so it made fewer steps than 6 minutes allow)"),
         Row(136, "line 132 with 45 minutes of stage 2"),
         Row(135, "the same, seed 1"),
+        Row(146, "line 132 with zero flow as the flow's background instead of I_f's fill "
+                 "(`data.flow_background=zero`, an option since removed; its code is in commit 3c9379d)"),
+        Row(145, "the same, seed 1"),
         Row(129, "line 116 with `loss.reward=relative`: each hole's error density over that of a same-size hole "
                  "elsewhere in the image (a variant not kept; its code is in commit be8e3e2)"),
         Row(128, "the same, seed 1"),

@@ -89,17 +89,6 @@ def test_training_with_flow_and_the_flow_inpainter(tiny_video, tmp_path):
     assert "loss/bg_flow" in _logged_keys(run)
 
 
-def test_inpainter_background_with_a_zero_flow_background(tiny_video, tmp_path):
-    run = tmp_path / "run"
-    cfg = resolve("cpu", overrides=[*TINY, "data.background=inpainter", "data.flow=true",
-                                    "data.flow_background=zero", "sampling.method=importance", "inpainter.steps=2",
-                                    "train.steps=3"])
-    run_training(cfg, tiny_video, run, progress=False)
-    assert (run / "inpainter.pt").exists() and (run / "model.pt").exists()
-    assert not (run / "flow_inpainter.pt").exists()  # zero flow needs no I_f
-    assert "loss/bg_flow" in _logged_keys(run)
-
-
 def test_zero_flow_weight_drops_the_flow_loss_and_the_flow_inpainter(tiny_video, tmp_path):
     run = tmp_path / "run"
     cfg = resolve("cpu", overrides=[*TINY, "data.flow=true", "loss.w_bg_flow=0", "inpainter.steps=2",

@@ -58,9 +58,6 @@ class DataConfig:
     singles out the background error's core. Inference stays single-image RGB. Off in the ``paper`` preset; on in
     the ``cpu`` preset (its measured effect: docs/method.md), where ``background=auto``
     turns it off again when the frames are not video-like."""
-    flow_background: str = "inpainter"
-    """The flow's background when ``background`` is inpainter: ``inpainter`` (the flow inpainter I_f, the
-    paper's) or ``zero`` (zero flow, as with a temporal background; no I_f is trained). Measured: docs/method.md."""
     max_frames: int = 0
     """Use at most this many frames per sequence for training (evenly spaced); 0 = all."""
     on_error: str = "raise"
@@ -464,7 +461,6 @@ def resolve(preset_name: str = "cpu", config_file: str | Path | None = None, ove
 _CHOICES = {
     "data.background": ("inpainter", "temporal", "known", "inpainted", "both", "collection", "auto"),
     "data.on_error": ("raise", "skip"),
-    "data.flow_background": ("inpainter", "zero"),
     "train.precision": ("auto", "bf16", "fp32"),
     "loss.prob_prior": ("l1", "l2"),
     "loss.mask_prior": ("v", "l1", "l2"),

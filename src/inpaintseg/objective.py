@@ -137,12 +137,12 @@ class FlowInputs:
 
 
 def flow_background_loss(
-    flow: FlowInputs, boxes: torch.Tensor, holes: torch.Tensor, weights: torch.Tensor, cfg: Config,
+    flow: FlowInputs, boxes: torch.Tensor, holes: torch.Tensor | None, weights: torch.Tensor, cfg: Config,
     exhaustive: bool, cells: torch.Tensor, n_cells: int,
 ) -> tuple[torch.Tensor, float]:
     """L_bg on the stabilised flow: how badly the flow's background explains each chosen box.
 
-    boxes (B*K,4) the chosen boxes, holes (B,K,H,W) or (B*K,1,H,W) their holes (used by the zero-flow background),
+    boxes (B*K,4) the chosen boxes, holes (B,K,H,W) their holes (needed for the zero-flow background),
     weights (B,K) and cells (B,K) as for L_bg on RGB. The background is zero flow (the stabilised flow of a static
     background) without a flow inpainter, I_f's inpainting of the hole with one. Returns (loss, mean hole
     error of the valid frames)."""
@@ -152,7 +152,6 @@ def flow_background_loss(
     if flow.inpainter is None:
         zero = torch.tensor(ZERO_FLOW_RGB, dtype=f.dtype, device=f.device).view(1, 3, 1, 1) / 255.0
         errors = error_map(zero.expand_as(f), f)  # (B,H,W)
-        holes = holes.reshape(b, k, *holes.shape[-2:])
         level = errors.mean(dim=(1, 2))
     else:
         level = torch.full((b,), flow.stats.level if flow.stats.count else 0.0, device=f.device)
@@ -393,7 +392,8 @@ def stage2_losses(
     bg = background_term(props, valid, images, backgrounds, inpainter, cfg, stats, generator)
     l_bg_flow, flow_terms = torch.zeros(()), {}
     if flow is not None:
-        l_bg_flow, flow_error = flow_background_loss(flow, bg.boxes, bg.holes, bg.weights, cfg,
+        holes = bg.holes if backgrounds is not None else None
+        l_bg_flow, flow_error = flow_background_loss(flow, bg.boxes, holes, bg.weights, cfg,
                                                      cfg.sampling.method == "exhaustive", bg.cells,
                                                      props.probs.shape[1])
         flow_terms = {"loss/bg_flow": l_bg_flow.item(), "vital/flow_hole_error": flow_error}

@@ -28,13 +28,6 @@ from inpaintseg.objective import FlowInputs, RunningStats, stage2_losses
 from inpaintseg.weights import init_model
 
 
-def uses_flow_inpainter(cfg: Config) -> bool:
-    """Whether stage 2 fills the flow's holes with the flow inpainter I_f (and stage 1 trains it): the inpainter
-    background with the flow branch on and ``data.flow_background=inpainter``; otherwise the flow's background is
-    zero flow."""
-    return (cfg.data.background == "inpainter" and cfg.data.flow and cfg.loss.w_bg_flow > 0
-            and cfg.data.flow_background == "inpainter")
-
 def picture_grid(pictures: dict[str, torch.Tensor], grid: tuple[int, int], n: int = 4) -> torch.Tensor:
     """Rows of: input with the chosen box, background, resynthesis, mask, probability map. (3,H',W')."""
     rows = []
@@ -108,7 +101,7 @@ def build_stage2(cfg: Config, bank: FrameBank, run_dir: Path, resume: bool, devi
     inpainter = flow_inpainter = None
     if bank.backgrounds is None:
         inpainter = load_inpainter(run_dir / "inpainter.pt", device).requires_grad_(False)
-        if bank.flows is not None and uses_flow_inpainter(cfg):
+        if bank.flows is not None and cfg.loss.w_bg_flow > 0:
             flow_inpainter = load_inpainter(run_dir / "flow_inpainter.pt", device).requires_grad_(False)
     phi = PerceptualFeatures(cfg.train.pretrained).to(device, memory_format=cl) if cfg.loss.w_perceptual > 0 else None
     opt = make_optimizer(model, cfg)
