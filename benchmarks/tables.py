@@ -102,8 +102,9 @@ TABLES: tuple[Table, ...] = (
     )),
     Table("shipped", ("refined", "raw", "train_s"), (
         Row(92, "`default` with no training (`runs/zs9583.pt`: the same D and S tensors), one image at a time"),
-        Row(105, "the same, `--temporal` (video mode's defaults: cell weight 0.8, mask weight 0.5)"),
-        Row(93, "the same, `--temporal --cell-weight 1 --mask-weight 0.7`"),
+        Row(150, "the same (`--model default`), `--temporal` (video mode's defaults: cell weight 0.8, mask weight "
+                 "0.5)"),
+        Row(147, "the same, `--temporal --cell-weight 1 --mask-weight 0.7`"),
         Row(106, "20 minutes of training from `default` (`train.init`; 1,422 steps), seed 0"),
         Row(108, "for comparison: 60 minutes of training from random weights (4,608 steps), seed 0"),
         Row(111, "20 minutes of training from `default` (1,432 steps), seed 1"),
@@ -116,23 +117,30 @@ TABLES: tuple[Table, ...] = (
     Table("video_mode", ("refined", "raw", "predict_s"), (
         Row(92, "zero-shot pretraining weights (`runs/zs9583.pt`: `pretrain.py model` at stage-2 step 9,583), nine "
                 "held-out sequences, one image at a time"),
-        Row(93, "the same, `--temporal --cell-weight 1 --mask-weight 0.7`"),
-        Row(105, "the same, `--temporal` (the defaults: cell weight 0.8, mask weight 0.5)"),
+        Row(147, "the same weights (`default`), `--temporal --cell-weight 1 --mask-weight 0.7`, the mask's motion cue "
+                 "with the stabilised flow"),
+        Row(150, "the same, `--temporal` (the defaults), with the flow"),
+        Row(93, "before the flow joined the motion cue: `--temporal --cell-weight 1 --mask-weight 0.7`"),
+        Row(105, "before the flow: `--temporal` (the defaults: cell weight 0.8, mask weight 0.5)"),
         Row(85, "for comparison: homography background subtraction on the same frames, refined"),
         Row(95, "the same weights on the 18 DAVIS sequences they were pretrained on, one image at a time"),
-        Row(94, "the same, `--temporal --cell-weight 1 --mask-weight 0.7`"),
+        Row(94, "the same, `--temporal --cell-weight 1 --mask-weight 0.7`, before the flow joined the motion cue"),
         Row(98, "DAVIS 27 sequences, trained on their frames, seed 0, 4,500 steps with flow, one image at a time"),
-        Row(104, "the same model, `--temporal` (the defaults: cell weight 0.8, mask weight 0.5)"),
+        Row(148, "the same model, `--temporal` (the defaults: cell weight 0.8, mask weight 0.5), with the flow"),
+        Row(104, "before the flow: the same model, `--temporal` (the defaults)"),
         Row(100, "the same model, `--temporal --cell-weight 1 --mask-weight 0.7`"),
         Row(102, "the same model, `--temporal --cell-weight 1 --mask-weight 0.5`"),
         Row(97, "DAVIS 27 sequences, trained on their frames, seed 1, 3,000 steps with flow, one image at a time"),
-        Row(103, "the same model, `--temporal` (the defaults: cell weight 0.8, mask weight 0.5)"),
+        Row(149, "the same model, `--temporal` (the defaults: cell weight 0.8, mask weight 0.5), with the flow"),
+        Row(103, "before the flow: the same model, `--temporal` (the defaults)"),
         Row(99, "the same model, `--temporal --cell-weight 1 --mask-weight 0.7`"),
         Row(101, "the same model, `--temporal --cell-weight 1 --mask-weight 0.5`"),
     )),
     Table("video_memory", ("rss", "video_fps"), (
-        Row(96, "`predict_source` in video mode, cpu preset, random weights, batch 8, masks, one torch thread "
-                "(beside two training runs)"),
+        Row(151, "`predict_source` in video mode (with the flow), cpu preset, random weights, batch 8, masks, one "
+                 "torch thread, idle machine (before the flow, run right after on the same machine: 17.8 frames/s, "
+                 "ratio 0.992)"),
+        Row(96, "before the flow, the same beside two training runs"),
     )),
     Table("flat_folder", ("refined", "raw"), (
         Row(107, "`auto` (it chose `collection`), 20 minutes from `default` (1,720 steps)"),
