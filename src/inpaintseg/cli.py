@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --temporal: weight in [0, 1] of the background reward against D's probability when "
                         f"choosing the cell ({TemporalOptions.cell_weight}; 1 suits weights that never saw the video)")
     p.add_argument("--mask-weight", type=float, default=TemporalOptions.mask_weight,
-                   help="with --temporal: share of background subtraction in each mask "
+                   help="with --temporal: share of the motion cue (background subtraction and flow) in each mask "
                         f"({TemporalOptions.mask_weight}; 0.7 suits weights that never saw the video)")
     p.set_defaults(func=cmd_predict)
 

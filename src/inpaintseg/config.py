@@ -276,7 +276,7 @@ class TemporalOptions:
     cell_weight: float = 0.8
     """Weight a in [0, 1] of the background reward against D's probability in each cell's score."""
     mask_weight: float = 0.5
-    """Share of the background-subtraction probability in each object's soft mask."""
+    """Share of the motion cue (background subtraction and the stabilised flow) in each object's soft mask."""
 
 
 PRESETS = ("paper", "cpu")
