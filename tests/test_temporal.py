@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from inpaintseg import predict as predict_module
 from inpaintseg.cli import main
 from inpaintseg.config import TemporalOptions
 from inpaintseg.data.image_io import write_png
@@ -78,7 +79,8 @@ def test_the_moving_square_stands_out_in_the_stabilised_flow():
     """The camera pans, the square moves on its own: after stabilisation only the square moves. Offsets nearer
     than the flow's pairs still give every frame its flow."""
     frames, _, xs = panning_sequence(n=12)
-    contexts = dict((f.index, c) for f, c in with_context(frames_of("a", frames), (-1, 1), (W, H)))
+    assert all(c.motion is None for _, c in with_context(frames_of("a", frames), (-1, 1), (W, H)))  # not asked for
+    contexts = dict((f.index, c) for f, c in with_context(frames_of("a", frames), (-1, 1), (W, H), motion=True))
     assert all(c is not None and c.motion is not None and c.motion.shape == (H, W) for c in contexts.values())
     t = 6
     x0, y0 = xs[t], 22
@@ -113,6 +115,22 @@ def test_predictor_in_video_mode_changes_predictions_only_where_neighbours_align
     alone = [p for _, p in video.predict_frames(frames_of("one", frames[:1]))]  # no neighbours: as without
     np.testing.assert_allclose(alone[0].masks, a[0].masks, atol=1e-6)  # batch of 1 against 4: rounding
     assert video.context_counts["one"] == [0, 1]
+
+
+def test_the_predictor_asks_for_the_flow_only_when_the_mask_uses_it(data, monkeypatch):  # noqa: F811
+    asked = []
+
+    def recording(*args, motion=False):
+        asked.append(motion)
+        return with_context(*args, motion=motion)
+
+    monkeypatch.setattr(predict_module, "with_context", recording)
+    stream = frames_of("seq000", data["frames"][:3])
+    for weight in (0.5, 0.0):
+        video = Predictor.load(data["model"], refine="none", temporal=TemporalOptions(cell_weight=1.0,
+                                                                                      mask_weight=weight))
+        list(video.predict_frames(stream))
+    assert asked == [True, False]
 
 
 def test_cli_temporal_on_a_single_image_says_it_has_no_neighbours(data, tmp_path, capsys):  # noqa: F811

@@ -218,7 +218,8 @@ class Predictor:
         if self.temporal is None:
             items = ((frame, None) for frame in frames)
         else:
-            items = with_context(frames, self.cfg.data.temporal_offsets, background_size(self.size))
+            items = with_context(frames, self.cfg.data.temporal_offsets, background_size(self.size),
+                                 motion=self.temporal.mask_weight > 0)
         pending: list[tuple[Frame, Context | None]] = []
         for item in items:
             pending.append(item)

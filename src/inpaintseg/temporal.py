@@ -91,11 +91,12 @@ class _Window:
         return self.count
 
 
-def with_context(frames: Iterable[Frame], offsets: Sequence[int], size: tuple[int, int]
+def with_context(frames: Iterable[Frame], offsets: Sequence[int], size: tuple[int, int], motion: bool = False
                  ) -> Iterator[tuple[Frame, Context | None]]:
     """Each frame of ``frames`` (sequences one after the other, each in order) with its :class:`Context` at
     ``size`` (W, H), or None when none of its neighbours at ``offsets`` could be aligned. Frames come out in the
-    order they went in, each as soon as its last neighbour has been read."""
+    order they went in, each as soon as its last neighbour has been read. ``motion``: also compute each context's
+    stabilised flow (``Context.motion``; the mask's cue needs it, the cell rewards do not)."""
     reach = max(max((abs(int(o)) for o in offsets), default=0), FLOW_GAP)
     window, features, pending, current = _Window(), None, {}, None
 
@@ -103,11 +104,13 @@ def with_context(frames: Iterable[Frame], offsets: Sequence[int], size: tuple[in
         frame = pending.pop(position)
         neighbours = neighbour_indices(position, len(window), offsets)
         background, coverage = temporal_background(window, position, offsets, features, neighbours)
-        flow = frame_flow(window, position, features)
-        motion = None if flow is None else np.hypot(flow[..., 0], flow[..., 1])
+        context = None
+        if coverage.max() > 0:
+            flow = frame_flow(window, position, features) if motion else None
+            speed = None if flow is None else np.hypot(flow[..., 0], flow[..., 1])
+            context = Context(background, coverage, window[position], speed)
         for old in [p for p in window.frames if p < position + 1 - reach]:  # no later frame needs them
             del window.frames[old]
-        context = Context(background, coverage, window[position], motion) if coverage.max() > 0 else None
         return frame, context
 
     for frame in frames:
