@@ -214,3 +214,20 @@ def test_auto_skips_the_temporal_backgrounds_of_frames_out_of_order(tmp_path, mo
         pipeline.prepare_data(cfg, tmp_path / name, tmp_path / f"run_{name}", progress=False)
         assert computed == [expected], (name, computed)
     assert cfg.data.background == "temporal"
+
+
+def test_a_resumed_run_trains_at_its_configured_learning_rates(tiny_data, tmp_path):
+    """Resuming keeps the optimiser's moments but takes the learning rates from the configuration, so a long run can
+    be annealed by resuming it with a lower rate; both stages save the rate they trained at."""
+    run = tmp_path / "run"
+    first = [*TINY, "inpainter.steps=2", "train.steps=2"]
+    run_training(resolve("cpu", overrides=first), tiny_data, run, progress=False)
+    (run / "inpainter.pt").unlink()  # so that stage 1 resumes too
+    lower = [*TINY, "inpainter.steps=3", "train.steps=3", "inpainter.lr=1e-5", "train.lr=2e-5",
+             "train.decoder_lr=3e-6"]
+    run_training(resolve("cpu", overrides=lower), tiny_data, run, resume=True, progress=False)
+    stage1 = load_checkpoint(run / "inpainter_last.pt")
+    assert stage1["step"] == 3 and [g["lr"] for g in stage1["optimizer"]["param_groups"]] == [1e-5]
+    assert stage1["optimizer"]["state"][0]["step"] == 3  # Adam's moments went on, not restarted
+    stage2 = load_checkpoint(run / "train_last.pt")
+    assert stage2["step"] == 3 and [g["lr"] for g in stage2["optimizer"]["param_groups"]] == [2e-5, 3e-6]

@@ -55,6 +55,15 @@ def step_generator(seed: int, step: int, salt: int = 0) -> torch.Generator:
     return g
 
 
+def load_optimizer_state(opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Resume ``opt`` from a checkpoint's state (moments, step counts) at the learning rates it was built with, so
+    that a resumed run follows its configuration (for example a lower ``inpainter.lr`` to anneal a long run)."""
+    rates = [group["lr"] for group in opt.param_groups]
+    opt.load_state_dict(state)
+    for group, rate in zip(opt.param_groups, rates, strict=True):
+        group["lr"] = rate
+
+
 class Budget:
     """Stops at ``steps`` or after ``minutes`` of wall time (0 = no time limit), whichever comes first.
 

@@ -17,7 +17,15 @@ from tqdm import tqdm
 from inpaintseg.config import Config
 from inpaintseg.engine import distributed
 from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
-from inpaintseg.engine.common import Budget, NonFiniteGuard, pick_device, run_steps, step_generator, use_bf16
+from inpaintseg.engine.common import (
+    Budget,
+    NonFiniteGuard,
+    load_optimizer_state,
+    pick_device,
+    run_steps,
+    step_generator,
+    use_bf16,
+)
 from inpaintseg.engine.data import FrameBank, jitter_colours, mirror_rows, zoom_grids, zoom_rows
 from inpaintseg.engine.logger import MetricsLogger
 from inpaintseg.engine.train_inpainter import load_inpainter
@@ -155,7 +163,7 @@ def train_model(
     if resume and last.exists():
         payload = load_checkpoint(last, "train-state")
         model.load_state_dict(payload["model"])
-        opt.load_state_dict(payload["optimizer"])
+        load_optimizer_state(opt, payload["optimizer"])
         step, spent = int(payload["step"]), float(payload.get("elapsed_s", 0.0))
         stats = RunningStats(**payload["stats"])
         stats_flow = RunningStats(**payload.get("stats_flow", {}))

@@ -11,7 +11,14 @@ from tqdm import tqdm
 from inpaintseg.config import Config
 from inpaintseg.engine import distributed
 from inpaintseg.engine.checkpoint import load_checkpoint, save_checkpoint
-from inpaintseg.engine.common import Budget, NonFiniteGuard, pick_device, run_steps, step_generator
+from inpaintseg.engine.common import (
+    Budget,
+    NonFiniteGuard,
+    load_optimizer_state,
+    pick_device,
+    run_steps,
+    step_generator,
+)
 from inpaintseg.engine.data import FrameBank, mirror_rows
 from inpaintseg.engine.logger import MetricsLogger
 from inpaintseg.losses import inpainter_loss
@@ -70,7 +77,7 @@ def _start(cfg: Config, last: Path | None, name: str, device: torch.device
         return net, opt, 0, 0.0
     payload = load_checkpoint(last, "inpainter")
     net.load_state_dict(payload["inpainter"])
-    opt.load_state_dict(payload["optimizer"])
+    load_optimizer_state(opt, payload["optimizer"])
     torch.set_rng_state(payload["rng"])
     return net, opt, int(payload["step"]), float(payload.get("elapsed_s", 0.0))
 
