@@ -5,7 +5,7 @@
     python benchmarks/pretrain.py flow-inpainter --out runs/pretrain [--steps N] [key=value ...]
     python benchmarks/pretrain.py stage2 --out runs/pretrain [--steps N] [key=value ...]
     python benchmarks/pretrain.py model --out runs/pretrain                # stage 2's latest D + S -> stage2/model.pt
-    python benchmarks/pretrain.py bundle --out runs/pretrain               # -> src/inpaintseg/weights/default.pt
+    python benchmarks/pretrain.py bundle --out runs/pretrain [--to PATH]   # -> src/inpaintseg/weights/default.pt
     python benchmarks/pretrain.py snapshot --out runs/pretrain             # resumable checkpoints -> pretrain_state/
 
 Every phase resumes from its last checkpoint (``OUT/<phase>/*_last.pt``), so a phase can be run again after
@@ -152,19 +152,28 @@ def stage2_model(out: Path) -> Path:
     return path
 
 
-def bundle(out: Path) -> Path:
-    """``src/inpaintseg/weights/default.pt`` from the phases' latest checkpoints, with their provenance."""
+def furthest(out: Path, phase: str, name: str) -> Path:
+    """A phase's final ``<name>.pt`` or its resumable checkpoint, whichever has trained further: a phase stopped
+    early and resumed with a larger budget leaves its earlier final file behind."""
+    from inpaintseg.engine.checkpoint import load_checkpoint
+
+    candidates = [p for p in (out / phase / f"{name}.pt", resumable(out, phase)) if p.is_file()]
+    if not candidates:
+        return out / phase / f"{name}.pt"
+    return max(candidates, key=lambda p: int(load_checkpoint(p)["step"]))
+
+
+def bundle(out: Path, to: Path | None = None) -> Path:
+    """A bundle (by default ``src/inpaintseg/weights/default.pt``; ``to`` writes a candidate elsewhere, to measure
+    it as ``train.init=PATH`` before it replaces the shipped one) from the phases' furthest-trained checkpoints,
+    with their provenance."""
     from machine import machine_line
 
     from inpaintseg.engine.checkpoint import load_checkpoint
-    from inpaintseg.weights import write_bundle
+    from inpaintseg.weights import WEIGHTS_DIR, write_bundle
 
-    def latest(phase: str, name: str) -> Path:
-        final = out / phase / f"{name}.pt"
-        return final if final.exists() else resumable(out, phase)
-
-    parts = {"stage2": out / "stage2" / "model.pt", "inpainter": latest("inpainter", "inpainter"),
-             "flow_inpainter": latest("flow-inpainter", "flow_inpainter")}
+    parts = {"stage2": out / "stage2" / "model.pt", "inpainter": furthest(out, "inpainter", "inpainter"),
+             "flow_inpainter": furthest(out, "flow-inpainter", "flow_inpainter")}
     steps, hours = {}, {}
     for key, path in parts.items():
         if path.exists():
@@ -172,7 +181,8 @@ def bundle(out: Path) -> Path:
             steps[key], hours[key] = int(payload["step"]), round(payload.get("elapsed_s", 0.0) / 3600, 2)
     info = {"data": json.loads((out / "data" / "pretrain.json").read_text()), "steps": steps, "hours": hours,
             "bundled_on": machine_line(1), "licence": "CC BY-NC 4.0 (trained on DAVIS 2016 frames)"}
-    return write_bundle(parts["stage2"], parts["inpainter"], parts["flow_inpainter"], info=info)
+    dest = to or WEIGHTS_DIR / "default.pt"
+    return write_bundle(parts["stage2"], parts["inpainter"], parts["flow_inpainter"], out=dest, info=info)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -181,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--davis", type=Path, default=Path("../shared/data/davis2016-train-240p"))
     ap.add_argument("--steps", type=int, help="step budget of the phase (default: the cpu preset's)")
+    ap.add_argument("--to", type=Path, help="bundle: where to write it (default: the package's default.pt)")
     ap.add_argument("overrides", nargs="*", metavar="key=value")
     a, extra = ap.parse_known_args(argv)
     bad = [e for e in extra if "=" not in e or e.startswith("-")]
@@ -192,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     elif a.phase == "model":
         print(f"wrote {stage2_model(a.out)}")
     elif a.phase == "bundle":
-        print(f"wrote {bundle(a.out)}")
+        print(f"wrote {bundle(a.out, a.to)}")
     elif a.phase == "snapshot":
         print("\n".join(f"copied {p}" for p in snapshot(a.out)))
     else:

@@ -116,10 +116,7 @@ def test_cell_baseline_trains_and_resumes(trained, tmp_path):
     assert len(table) == 16 and sum(np.isfinite(table)) > 0  # 4x4 grid; inner cells chosen so far have a mean
 
 
-def test_pretrain_model_phase_writes_what_training_writes(trained, tmp_path):
-    """``benchmarks/pretrain.py model`` rebuilds stage 2's model.pt (the weight average) from its resumable
-    checkpoint alone, so that pretraining continued on another machine can be bundled without running stage 2."""
-    import shutil
+def _pretrain_module():
     import sys
     from pathlib import Path
 
@@ -128,6 +125,15 @@ def test_pretrain_model_phase_writes_what_training_writes(trained, tmp_path):
         import pretrain
     finally:
         sys.path.pop(0)
+    return pretrain
+
+
+def test_pretrain_model_phase_writes_what_training_writes(trained, tmp_path):
+    """``benchmarks/pretrain.py model`` rebuilds stage 2's model.pt (the weight average) from its resumable
+    checkpoint alone, so that pretraining continued on another machine can be bundled without running stage 2."""
+    import shutil
+
+    pretrain = _pretrain_module()
     _, run = trained
     (tmp_path / "stage2").mkdir()
     shutil.copy2(run / "train_last.pt", tmp_path / "stage2" / "train_last.pt")
@@ -136,6 +142,23 @@ def test_pretrain_model_phase_writes_what_training_writes(trained, tmp_path):
     assert "ema" in load_checkpoint(run / "train_last.pt")  # the averaged weights, not the last ones, are taken
     assert written["step"] == expected["step"] and written["model"].keys() == expected["model"].keys()
     assert _same(written["model"], expected["model"])
+
+
+def test_bundle_takes_the_further_trained_inpainter(trained, tmp_path):
+    """A phase stopped early and resumed with a larger budget leaves its earlier final ``inpainter.pt`` behind;
+    ``bundle`` takes whichever of it and the resumable checkpoint has trained further."""
+    from inpaintseg.engine.checkpoint import save_checkpoint
+
+    pretrain = _pretrain_module()
+    _, run = trained
+    phase = tmp_path / "inpainter"
+    phase.mkdir()
+    payload = load_checkpoint(run / "inpainter.pt")
+    for name, step in (("inpainter.pt", 5), ("inpainter_last.pt", 9)):
+        save_checkpoint(phase / name, {**payload, "step": step})
+    assert pretrain.furthest(tmp_path, "inpainter", "inpainter") == phase / "inpainter_last.pt"
+    save_checkpoint(phase / "inpainter.pt", {**payload, "step": 9})  # the finished run's own final file
+    assert pretrain.furthest(tmp_path, "inpainter", "inpainter") == phase / "inpainter.pt"
 
 
 def test_shipped_default_is_small_and_loads_weights_only():
