@@ -178,6 +178,9 @@ TABLES: tuple[Table, ...] = (
         Row(146, "line 132 with zero flow as the flow's background instead of I_f's fill "
                  "(`data.flow_background=zero`, an option since removed; its code is in commit 3c9379d)"),
         Row(145, "the same, seed 1"),
+        Row(154, "line 132 from a candidate bundle: `default`'s D and S with I trained on to 14,365 steps and I_f to "
+                 "10,295 (from 8,194 and 4,000; at `inpainter.lr=1e-4` from 12,361 and 8,221 on; not shipped)"),
+        Row(153, "the same, seed 1"),
         Row(129, "line 116 with `loss.reward=relative`: each hole's error density over that of a same-size hole "
                  "elsewhere in the image (a variant not kept; its code is in commit be8e3e2)"),
         Row(128, "the same, seed 1"),
@@ -187,9 +190,13 @@ TABLES: tuple[Table, ...] = (
     Table("reward_rank", ("rank_temporal", "rank_inpainter", "rank_product", "rank_sum"), (
         Row(123, "the 9 held-out DAVIS sequences, the `default` inpainter"),
         Row(127, "the same, the inpainter fine-tuned 5 minutes on their frames shuffled (line 121's)"),
+        Row(157, "the same, I trained on to 12,361 steps (from `default`'s 8,194; not shipped)"),
+        Row(155, "the same, I trained on to 14,365 steps (at `inpainter.lr=1e-4` from 12,361 on; not shipped)"),
         Row(124, "the 18 DAVIS sequences of pretraining, the `default` inpainter"),
         Row(125, "synthetic PTZ, 16 test sequences, the `default` inpainter"),
         Row(126, "the same, the inpainter fine-tuned 5 minutes on the training sequences (line 116's)"),
+        Row(158, "the same, I trained on to 12,361 steps (not shipped)"),
+        Row(156, "the same, I trained on to 14,365 steps (not shipped)"),
     )),
     Table("reward_choice", tuple(f"choice_{name}" for name in CHOICE_SCORES), (
         Row(142, "synthetic PTZ, 16 test sequences: `default`'s D, I and I_f fine-tuned 5 minutes on the training "
