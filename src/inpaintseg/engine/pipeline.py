@@ -21,7 +21,7 @@ from inpaintseg.engine.data import (
     load_frames,
     sampled_order_share,
 )
-from inpaintseg.engine.train import train_model
+from inpaintseg.engine.train import train_model, uses_flow_inpainter
 from inpaintseg.engine.train_inpainter import load_inpainter, train_inpainter
 from inpaintseg.io import atomic_write_text
 from inpaintseg.weights import check_init
@@ -153,10 +153,10 @@ def attach_inpainted(cfg: Config, bank: FrameBank, run_dir: Path, progress: bool
 def train_inpainters(cfg: Config, data: str | Path, run_dir: str | Path, resume: bool = False,
                      progress: bool = True) -> Path:
     """Stage 1 alone (``inpaintseg train-inpainter``): the inpainter I, and the flow inpainter I_f when stage 2
-    would use it (``data.background=inpainter`` with ``data.flow`` and ``loss.w_bg_flow > 0``). Reads the frames
+    would use it (:func:`uses_flow_inpainter`). Reads the frames
     (and their flows for I_f) and nothing else: no backgrounds, no mask targets. Returns ``run_dir/inpainter.pt``."""
     cfg = copy.deepcopy(cfg)
-    with_flow = cfg.data.background == "inpainter" and cfg.data.flow and cfg.loss.w_bg_flow > 0
+    with_flow = uses_flow_inpainter(cfg)
     cfg.data.background, cfg.data.flow, cfg.loss.w_mask_bg = "inpainter", with_flow, 0.0
     bank = prepare_data(cfg, data, run_dir, progress)
     if distributed.is_main():
@@ -195,8 +195,7 @@ def run_training(
     if cfg.data.background in ("inpainted", "both"):
         attach_inpainted(cfg, bank, run_dir, progress)
     # the flow inpainter I_f, when the flow's background is inpainted (section 3.5)
-    needs_flow_inpainter = cfg.data.background == "inpainter" and cfg.data.flow and cfg.loss.w_bg_flow > 0
-    if needs_flow_inpainter and not (run_dir / "flow_inpainter.pt").exists():
+    if uses_flow_inpainter(cfg) and not (run_dir / "flow_inpainter.pt").exists():
         train_inpainter(cfg, bank.flow_bank(), run_dir, resume=resume, progress=progress, name="flow_inpainter")
         distributed.barrier()
     return train_model(cfg, bank, run_dir, resume=resume, progress=progress)

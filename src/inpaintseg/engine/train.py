@@ -36,6 +36,12 @@ from inpaintseg.objective import FlowInputs, RunningStats, stage2_losses
 from inpaintseg.weights import init_model
 
 
+def uses_flow_inpainter(cfg: Config) -> bool:
+    """Whether stage 2 fills the flow's holes with the flow inpainter I_f (and stage 1 trains it): the inpainter
+    background with the flow branch on; with any other background the flow's background is zero flow."""
+    return cfg.data.background == "inpainter" and cfg.data.flow and cfg.loss.w_bg_flow > 0
+
+
 def picture_grid(pictures: dict[str, torch.Tensor], grid: tuple[int, int], n: int = 4) -> torch.Tensor:
     """Rows of: input with the chosen box, background, resynthesis, mask, probability map. (3,H',W')."""
     rows = []
