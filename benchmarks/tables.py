@@ -181,6 +181,9 @@ TABLES: tuple[Table, ...] = (
         Row(154, "line 132 from a candidate bundle: `default`'s D and S with I trained on to 14,365 steps and I_f to "
                  "10,295 (from 8,194 and 4,000; at `inpainter.lr=1e-4` from 12,361 and 8,221 on; not shipped)"),
         Row(153, "the same, seed 1"),
+        Row(159, "line 132 without the mask target (`loss.w_mask_bg=0`: no ramp of the inpainter's error for S's "
+                 "mask; S trained by the paper's terms)"),
+        Row(160, "the same, seed 1"),
         Row(129, "line 116 with `loss.reward=relative`: each hole's error density over that of a same-size hole "
                  "elsewhere in the image (a variant not kept; its code is in commit be8e3e2)"),
         Row(128, "the same, seed 1"),
