@@ -80,6 +80,9 @@ TABLES: tuple[Table, ...] = (
         Row(69, "hand-held, flow in the mask target only, seed 1, 1,950 steps"),
     )),
     Table("davis", ("refined", "raw"), (
+        Row(161, "the cpu preset as it is (from `default`, which was pretrained on 18 of these 27 sequences), flow, "
+                 "seed 0, 60 minutes"),
+        Row(162, "the same, seed 1"),
         Row(75, "flow, seed 0, 4,500 steps"),
         Row(74, "no flow, seed 0, 4,500 steps"),
         Row(77, "flow, seed 1, 3,000 steps"),
@@ -126,6 +129,11 @@ TABLES: tuple[Table, ...] = (
         Row(95, "the same weights on the 18 DAVIS sequences they were pretrained on, one image at a time"),
         Row(152, "the same (`--model default`), `--temporal --cell-weight 1 --mask-weight 0.7`, with the flow"),
         Row(94, "before the flow joined the motion cue: the same"),
+        Row(161, "DAVIS 27 sequences, trained on their frames by the cpu preset as it is (60 minutes from "
+                 "`default`), seed 0, one image at a time"),
+        Row(163, "the same model, `--temporal` (the defaults)"),
+        Row(162, "the same, seed 1, one image at a time"),
+        Row(164, "the same model, `--temporal` (the defaults)"),
         Row(98, "DAVIS 27 sequences, trained on their frames, seed 0, 4,500 steps with flow, one image at a time"),
         Row(148, "the same model, `--temporal` (the defaults: cell weight 0.8, mask weight 0.5), with the flow"),
         Row(104, "before the flow: the same model, `--temporal` (the defaults)"),
