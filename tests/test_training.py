@@ -167,8 +167,14 @@ def test_resolve_settings_decides_only_what_the_data_leaves_open():
     assert cfg.data.background == "temporal" and cfg.data.flow is True and cfg.loss.mask_target == "grabcut"
     cfg = resolve("cpu", overrides=["data.background=auto"])
     keys = [d["key"] for d in resolve_settings(cfg, aligned=0.1)]
-    assert keys == ["data.background", "data.flow", "sampling.method", "loss.mask_target"]
+    assert keys == ["data.background", "data.flow", "sampling.method", "loss.mask_target", "train.lr",
+                    "train.decoder_lr", "train.inpainter_lr_scale"]
     assert (cfg.data.background, cfg.sampling.method, cfg.loss.mask_target) == ("inpainter", "importance", "ramp")
+    assert (cfg.train.lr, cfg.train.decoder_lr) == pytest.approx((1e-4, 1e-4))  # the shipped weights, slowly
+    assert resolve_settings(cfg, aligned=0.1) == []  # settled settings stay as they are
+    cfg = resolve("cpu", overrides=["data.background=auto", "train.init=none"])  # random weights: full rates
+    assert "train.lr" not in [d["key"] for d in resolve_settings(cfg, aligned=0.1)]
+    assert (cfg.train.lr, cfg.train.decoder_lr) == (1e-3, 1e-3)
     cfg = resolve("cpu", overrides=["data.background=auto"])  # not in order, but a collection of the same scenes
     assert [d["key"] for d in resolve_settings(cfg, aligned=0.1, aligned_similar=0.8)] == ["data.background",
                                                                                            "data.flow"]

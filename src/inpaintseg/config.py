@@ -198,6 +198,12 @@ class TrainConfig:
     (the self-supervised weights shipped with the package, weights.py; the cpu preset's) or the path of a
     ``model.pt``. D and S start from them; stage 1 starts the inpainter I (and I_f) from them. The detector and
     segmenter settings must be the ones the weights were trained with (the ``cpu`` preset's for ``default``)."""
+    inpainter_lr_scale: float = 1.0
+    """Beyond the paper: when stage 2 uses the U-Net inpainter as the background (``data.background=inpainter``,
+    also as ``auto``'s choice) and starts from trained weights (``train.init`` not ``none``), ``train.lr`` and
+    ``train.decoder_lr`` are multiplied by this (``engine/pipeline.py:resolve_settings``). The inpainter's
+    rewards pick the object less often than the trained D already does, so D drifts away from it while it
+    follows them; fine-tuning slowly keeps more of what it knows. 1 = off (the paper)."""
     ema: float = 0.0
     """Beyond the paper: ``model.pt`` holds an exponential moving average of D's and S's weights (and buffers)
     with this decay; the first ``1 / (1 - ema)`` steps are a plain running mean. 0 = the last weights (paper)."""
@@ -317,6 +323,7 @@ CPU_DEVIATIONS: dict[str, Any] = {
     "train.decoder_lr": 1e-3,
     "segmenter.mask_skips": True,
     "train.ema": 0.998,
+    "train.inpainter_lr_scale": 0.1,
 }
 """The ``cpu`` preset's deviations from the paper's method."""
 

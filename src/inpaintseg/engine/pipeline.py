@@ -42,7 +42,9 @@ def resolve_settings(cfg: Config, aligned: float | None, aligned_similar: float 
        without flow (no neighbours, no flow) and with importance sampling.
     2. ``inpainted`` and ``collection`` train without the flow.
     3. The flow is not computed when nothing uses it: no flow loss (``loss.w_bg_flow=0``) and no GrabCut target.
-    4. The GrabCut mask target needs a per-frame background; with the U-Net inpainter the ramp target is used."""
+    4. The GrabCut mask target needs a per-frame background; with the U-Net inpainter the ramp target is used.
+    5. With the U-Net inpainter and trained starting weights, the learning rates are scaled by
+       ``train.inpainter_lr_scale``, which is then set to 1 so that settling the settings again changes nothing."""
     decisions: list[dict] = []
 
     def decide(key: str, value: object, why: str) -> None:
@@ -76,6 +78,13 @@ def resolve_settings(cfg: Config, aligned: float | None, aligned_similar: float 
     if grabcut and not per_frame_background:
         decide("loss.mask_target", "ramp", "GrabCut needs a per-frame background, which the U-Net inpainter "
                "does not give: the mask term uses the ramp target")
+    scale = cfg.train.inpainter_lr_scale
+    if cfg.data.background == "inpainter" and cfg.train.init != "none" and scale != 1:
+        why = (f"train.inpainter_lr_scale={scale:g}: the U-Net inpainter's rewards lead trained weights "
+               f"({cfg.train.init}) away from the object, so stage 2 fine-tunes them slowly")
+        decide("train.lr", cfg.train.lr * scale, why)
+        decide("train.decoder_lr", cfg.train.decoder_lr * scale, why)
+        decide("train.inpainter_lr_scale", 1.0, "applied to the learning rates above")
     return decisions
 
 
