@@ -110,6 +110,9 @@ TABLES: tuple[Table, ...] = (
         Row(147, "the same, `--temporal --cell-weight 1 --mask-weight 0.7`"),
         Row(106, "20 minutes of training from `default` (`train.init`; 1,422 steps), seed 0"),
         Row(108, "for comparison: 60 minutes of training from random weights (4,608 steps), seed 0"),
+        Row(169, "line 106 again, on an AMD EPYC, beside line 167 (973 steps)"),
+        Row(167, "line 169 at a tenth of the learning rates (`train.lr=1e-4 train.decoder_lr=1e-4`; 962 steps): "
+                 "not kept for the temporal background"),
         Row(111, "20 minutes of training from `default` (1,432 steps), seed 1"),
         Row(113, "for comparison: 60 minutes of training from random weights (4,220 steps), seed 1"),
         Row(130, "20 minutes from `default` with `data.background=both` (per pixel the better of the temporal and "
@@ -155,6 +158,8 @@ TABLES: tuple[Table, ...] = (
         Row(107, "`auto` (it chose `collection`), 20 minutes from `default` (1,720 steps)"),
         Row(121, "`inpainter` (the paper's single-image background; I fine-tuned 5 minutes), importance sampling, "
                  "no flow, 20 minutes from `default` (1,225 steps)"),
+        Row(172, "line 121 again, on an AMD EPYC, beside line 171 (`train.inpainter_lr_scale=1`: the full rates)"),
+        Row(171, "line 121's command from commit 02b245d on: a tenth of the learning rates"),
         Row(86, "`collection` (the most similar frames as neighbours), 800 steps from interim weights"),
         Row(83, "`inpainted` (the fine-tuned inpainter's fills), inpainter fine-tuned 300 steps, 800 steps from "
                 "interim weights"),
@@ -197,6 +202,12 @@ TABLES: tuple[Table, ...] = (
         Row(128, "the same, seed 1"),
         Row(115, "line 109 with the paper's stage-2 terms only (`loss.w_mask_bg=0 loss.w_box_fit=0`)"),
         Row(110, "for comparison: `default` with no training, synthetic PTZ"),
+        Row(165, "line 132 again, on an AMD EPYC, beside line 166 (631 steps of stage 2)"),
+        Row(166, "line 165 at a tenth of the learning rates (1e-4 for D, S and S's decoder; 626 steps): what line "
+                 "132's command does from commit 02b245d on (`train.inpainter_lr_scale=0.1`)"),
+        Row(170, "line 165, seed 1 (`train.inpainter_lr_scale=1`: the full learning rates; 587 steps), beside "
+                 "line 168"),
+        Row(168, "line 166, seed 1 (570 steps)"),
     )),
     Table("reward_rank", ("rank_temporal", "rank_inpainter", "rank_product", "rank_sum"), (
         Row(123, "the 9 held-out DAVIS sequences, the `default` inpainter"),
