@@ -79,7 +79,7 @@ def resolve_settings(cfg: Config, aligned: float | None, aligned_similar: float 
         decide("loss.mask_target", "ramp", "GrabCut needs a per-frame background, which the U-Net inpainter "
                "does not give: the mask term uses the ramp target")
     scale = cfg.train.inpainter_lr_scale
-    if cfg.data.background == "inpainter" and cfg.train.init != "none" and scale != 1:
+    if not per_frame_background and cfg.train.init != "none" and scale != 1:
         why = (f"train.inpainter_lr_scale={scale:g}: the U-Net inpainter's rewards lead trained weights "
                f"({cfg.train.init}) away from the object, so stage 2 fine-tunes them slowly")
         decide("train.lr", cfg.train.lr * scale, why)
