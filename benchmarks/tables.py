@@ -113,6 +113,9 @@ TABLES: tuple[Table, ...] = (
         Row(169, "line 106 again, on an AMD EPYC, beside line 167 (973 steps)"),
         Row(167, "line 169 at a tenth of the learning rates (`train.lr=1e-4 train.decoder_lr=1e-4`; 962 steps): "
                  "not kept for the temporal background"),
+        Row(173, "the learning curve from `default`, seed 0, AMD EPYC: 100 steps (raw masks only)"),
+        Row(175, "the same, 300 steps"),
+        Row(174, "line 147 again (`--model default --temporal --cell-weight 1 --mask-weight 0.7`), on the AMD EPYC"),
         Row(111, "20 minutes of training from `default` (1,432 steps), seed 1"),
         Row(113, "for comparison: 60 minutes of training from random weights (4,220 steps), seed 1"),
         Row(130, "20 minutes from `default` with `data.background=both` (per pixel the better of the temporal and "
